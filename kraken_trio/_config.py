@@ -1,0 +1,110 @@
+"""Endpoint keys, default URLs and the one configuration object for every deadline."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_ENDPOINTS", "DEFAULT_REST_URL", "Config", "WsKey"]
+
+
+class WsKey(str, enum.Enum):
+    """One WebSocket connection per key; values are @siebly/kraken-api's WS_KEY_MAP names."""
+
+    SPOT_PUBLIC_V2 = "spotPublicV2"
+    SPOT_PRIVATE_V2 = "spotPrivateV2"
+    SPOT_L3_V2 = "spotL3V2"
+    SPOT_BETA_PUBLIC_V2 = "spotBetaPublicV2"
+    SPOT_BETA_PRIVATE_V2 = "spotBetaPrivateV2"
+    DERIVATIVES_PUBLIC_V1 = "derivativesPublicV1"
+    DERIVATIVES_PRIVATE_V1 = "derivativesPrivateV1"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_futures(self) -> bool:
+        """True for the Futures v1 keys."""
+        return self in (WsKey.DERIVATIVES_PUBLIC_V1, WsKey.DERIVATIVES_PRIVATE_V1)
+
+    @property
+    def is_private(self) -> bool:
+        """True for keys whose connection needs credentials."""
+        return self in (
+            WsKey.SPOT_PRIVATE_V2,
+            WsKey.SPOT_L3_V2,
+            WsKey.SPOT_BETA_PRIVATE_V2,
+            WsKey.DERIVATIVES_PRIVATE_V1,
+        )
+
+
+DEFAULT_ENDPOINTS: Mapping[WsKey, str] = {
+    WsKey.SPOT_PUBLIC_V2: "wss://ws.kraken.com/v2",
+    WsKey.SPOT_PRIVATE_V2: "wss://ws-auth.kraken.com/v2",
+    WsKey.SPOT_L3_V2: "wss://ws-l3.kraken.com/v2",
+    WsKey.SPOT_BETA_PUBLIC_V2: "wss://beta-ws.kraken.com/v2",
+    WsKey.SPOT_BETA_PRIVATE_V2: "wss://beta-ws-auth.kraken.com/v2",
+    WsKey.DERIVATIVES_PUBLIC_V1: "wss://futures.kraken.com/ws/v1",
+    WsKey.DERIVATIVES_PRIVATE_V1: "wss://futures.kraken.com/ws/v1",
+}
+
+DEFAULT_REST_URL = "https://api.kraken.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every deadline, limit and backoff the library uses, in one frozen object.
+
+    All durations are seconds. Pass keyword overrides to :func:`kraken_trio.open_kraken`
+    (``open_kraken(ping_interval=5)``) or a whole ``Config`` as ``config=``.
+
+    Attributes:
+        connect_timeout: Bound on TCP + TLS + WebSocket handshake of one attempt.
+        auth_timeout: Bound on fetching a token or completing a futures challenge.
+        ping_interval: How often a heartbeat ping is sent on an idle-or-busy link.
+        pong_timeout: No pong within this after a ping means the link is dead.
+        request_timeout: Default bound on a request (subscribe, order) waiting for its reply.
+        close_timeout: Bound on the closing handshake when leaving ``open_kraken``.
+        reconnect_delay: First backoff delay; doubles per failed attempt (full jitter).
+        reconnect_delay_max: Cap of the backoff delay.
+        max_reconnects: Consecutive failed attempts before giving up; ``None`` retries forever.
+        buffer_size: Default per-subscription buffer (messages).
+        max_message_size: Largest frame accepted from the server, in bytes.
+        rest_timeout: Bound on one REST call (token fetch).
+    """
+
+    connect_timeout: float = 10.0
+    auth_timeout: float = 10.0
+    ping_interval: float = 10.0
+    pong_timeout: float = 5.0
+    request_timeout: float = 10.0
+    close_timeout: float = 2.0
+    reconnect_delay: float = 0.5
+    reconnect_delay_max: float = 30.0
+    max_reconnects: int | None = None
+    buffer_size: int = 1024
+    max_message_size: int = 16 * 1024 * 1024
+    rest_timeout: float = 10.0
+    endpoints: Mapping[WsKey, str] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
+    rest_url: str = DEFAULT_REST_URL
+
+    def __post_init__(self) -> None:
+        for name in (
+            "connect_timeout",
+            "auth_timeout",
+            "ping_interval",
+            "pong_timeout",
+            "request_timeout",
+            "close_timeout",
+            "reconnect_delay",
+            "reconnect_delay_max",
+            "rest_timeout",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"Config.{name} must be a positive number of seconds, got {value!r}")
+        if self.max_reconnects is not None and self.max_reconnects < 0:
+            raise ValueError(f"Config.max_reconnects must be >= 0 or None, got {self.max_reconnects!r}")
+        if self.buffer_size < 1:
+            raise ValueError(f"Config.buffer_size must be >= 1, got {self.buffer_size!r}")

@@ -1,0 +1,148 @@
+"""The whole kraken_trio exception tree.
+
+::
+
+    KrakenError                      root: catch this to catch everything we raise
+    ├── ProtocolError                a message could not be decoded (carries the raw text)
+    ├── KrakenAPIError               Kraken answered ``success: false`` (carries Kraken's text)
+    │   ├── SubscriptionError        a subscribe/unsubscribe was refused
+    │   └── AuthenticationError      token, key, signature or challenge rejected
+    ├── ConnectionLostError          the link dropped; a request may or may not have arrived
+    │   └── ReconnectExhaustedError  the configured reconnect limit was reached
+    ├── RequestTimeoutError          a request got no reply within the request deadline
+    ├── OverrunError                 a subscription's buffer overflowed (policy ``"raise"``)
+    ├── ClosedError                  the client or subscription is closed
+    └── InvalidRequestError          a call was refused locally, before anything was sent
+        (also a ``ValueError``)
+
+Every exception is plain data: all arguments go to ``super().__init__`` so instances
+copy and pickle, and no repr or message ever contains an API secret, token or signature.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ClosedError",
+    "ConnectionLostError",
+    "InvalidRequestError",
+    "KrakenAPIError",
+    "KrakenError",
+    "OverrunError",
+    "ProtocolError",
+    "ReconnectExhaustedError",
+    "RequestTimeoutError",
+    "SubscriptionError",
+]
+
+
+class KrakenError(Exception):
+    """Base class of every error raised by kraken_trio."""
+
+
+class ProtocolError(KrakenError):
+    """A frame could not be decoded into a known message.
+
+    Attributes:
+        reason: What was wrong (malformed JSON, a field of the wrong type, ...).
+        raw: The raw frame text (at most 2,000 characters are kept).
+    """
+
+    def __init__(self, reason: str, raw: bytes | str = b"") -> None:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        super().__init__(reason, text[:2000])
+        self.reason = reason
+        self.raw = text[:2000]
+
+    def __str__(self) -> str:
+        return f"{self.reason}; raw message: {self.raw[:200]!r}"
+
+
+class KrakenAPIError(KrakenError):
+    """Kraken refused a request (``success: false``).
+
+    Attributes:
+        error: Kraken's error text, verbatim (for example ``"EOrder:Insufficient funds"``).
+        method: The request's method (``"add_order"``, ``"subscribe"``, ...).
+        req_id: The request's ``req_id``, if one was sent.
+    """
+
+    def __init__(self, error: str, method: str = "", req_id: int | None = None) -> None:
+        super().__init__(error, method, req_id)
+        self.error = error
+        self.method = method
+        self.req_id = req_id
+
+    def __str__(self) -> str:
+        where = f"{self.method} (req_id={self.req_id})" if self.method else "request"
+        return f"{where} failed: {self.error}"
+
+
+class SubscriptionError(KrakenAPIError):
+    """A subscription (or unsubscription) was refused by Kraken."""
+
+
+class AuthenticationError(KrakenAPIError):
+    """Credentials were rejected: bad key, bad signature, bad nonce or failed challenge."""
+
+
+class ConnectionLostError(KrakenError):
+    """The connection dropped.
+
+    For a request this means it may or may not have reached the exchange: it is
+    never resent automatically. Reconcile from the executions stream.
+    """
+
+
+class ReconnectExhaustedError(ConnectionLostError):
+    """The configured maximum number of reconnect attempts was reached."""
+
+
+class RequestTimeoutError(KrakenError):
+    """No reply arrived within the configured request deadline.
+
+    Attributes:
+        method: The request's method.
+        req_id: Its ``req_id``.
+        cl_ord_id: The client order id, if the request carried one.
+        sent: Whether the frame had been handed to the writer (the order may be live).
+    """
+
+    def __init__(
+        self, method: str, req_id: int | None, cl_ord_id: str | None = None, sent: bool = True
+    ) -> None:
+        super().__init__(method, req_id, cl_ord_id, sent)
+        self.method = method
+        self.req_id = req_id
+        self.cl_ord_id = cl_ord_id
+        self.sent = sent
+
+    def __str__(self) -> str:
+        state = "was sent and may be live" if self.sent else "was never sent"
+        ident = f", cl_ord_id={self.cl_ord_id}" if self.cl_ord_id else ""
+        return f"{self.method} (req_id={self.req_id}{ident}) timed out; the request {state}"
+
+
+class OverrunError(KrakenError):
+    """A subscription's buffer overflowed and its policy is ``"raise"``.
+
+    Attributes:
+        lost: How many messages could not be delivered.
+    """
+
+    def __init__(self, lost: int, description: str = "") -> None:
+        super().__init__(lost, description)
+        self.lost = lost
+        self.description = description
+
+    def __str__(self) -> str:
+        what = f" of {self.description}" if self.description else ""
+        return f"subscription{what} overran its buffer: {self.lost} message(s) lost"
+
+
+class ClosedError(KrakenError):
+    """The client, connection or subscription was closed."""
+
+
+class InvalidRequestError(KrakenError, ValueError):
+    """A call was refused before anything was sent; the message names the field."""
