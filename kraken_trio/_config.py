@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 __all__ = ["DEFAULT_ENDPOINTS", "DEFAULT_REST_URL", "Config", "WsKey"]
 
 
-class WsKey(str, enum.Enum):
+class WsKey(enum.StrEnum):
     """One WebSocket connection per key; values are @siebly/kraken-api's WS_KEY_MAP names."""
 
     SPOT_PUBLIC_V2 = "spotPublicV2"
@@ -103,8 +103,12 @@ class Config:
         ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value <= 0:
-                raise ValueError(f"Config.{name} must be a positive number of seconds, got {value!r}")
+                raise ValueError(
+                    f"Config.{name} must be a positive number of seconds, got {value!r}"
+                )
         if self.max_reconnects is not None and self.max_reconnects < 0:
-            raise ValueError(f"Config.max_reconnects must be >= 0 or None, got {self.max_reconnects!r}")
+            raise ValueError(
+                f"Config.max_reconnects must be >= 0 or None, got {self.max_reconnects!r}"
+            )
         if self.buffer_size < 1:
             raise ValueError(f"Config.buffer_size must be >= 1, got {self.buffer_size!r}")

@@ -48,7 +48,7 @@ def sign_rest_request(secret: str, uri_path: str, nonce: int | str, postdata: st
 
 
 def sign_futures_challenge(secret: str, challenge: str) -> str:
-    """Futures WebSocket ``signed_challenge``: ``base64(HMAC-SHA512(secret, SHA256(challenge)))``."""
+    """Futures ``signed_challenge``: ``base64(HMAC-SHA512(secret, SHA256(challenge)))``."""
     digest = hashlib.sha256(challenge.encode()).digest()
     mac = hmac.new(_secret_bytes(secret), digest, hashlib.sha512)
     return base64.b64encode(mac.digest()).decode()
