@@ -84,10 +84,10 @@ class L3OrderLike(Protocol):
 
 
 class L3OrderUpdateLike(L3OrderLike, Protocol):
-    """One order of a ``level3`` update: an order plus its ``event``."""
+    """One order of a ``level3`` update: an order plus its ``event`` (required in updates)."""
 
     @property
-    def event(self) -> str: ...
+    def event(self) -> str | None: ...
 
 
 class BookOrder(NamedTuple):
@@ -597,8 +597,8 @@ class L3Book:
         """Apply one update message (events in order), then truncate to ``depth`` levels.
 
         Raises:
-            ProtocolError: an unknown ``event`` or a negative quantity. The events before it
-                have been applied: the book needs a fresh snapshot.
+            ProtocolError: an unknown or missing ``event``, or a negative quantity. The
+                events before it have been applied: the book needs a fresh snapshot.
         """
         self._checksum = None
         index = self._index
