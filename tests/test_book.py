@@ -852,3 +852,93 @@ def test_futures_from_decoded_messages() -> None:
         applied.append(book.apply_delta(delta.seq, delta.side, delta.price, delta.qty))
     assert applied == [True, False, True]
     assert book.asks() == [(D("34912"), D("2300"))]
+
+
+# --------------------------------------------------------------------------------------------
+# Property: L3 agrees with a model that orders queues by arrival number instead of dict order
+# --------------------------------------------------------------------------------------------
+
+
+@st.composite
+def l3_scenarios(draw: st.DrawFn) -> tuple[int, list[tuple[list[Order], list[Order]]]]:
+    depth = draw(st.sampled_from([1, 2, 3, 10, 12]))
+
+    def order(event: str) -> Order:
+        return Order(
+            f"O{draw(st.integers(min_value=0, max_value=15))}",
+            Decimal(draw(st.integers(min_value=1, max_value=14))).scaleb(-1),
+            Decimal(draw(st.sampled_from([0, 1, 5, 12345678, 10**9]))).scaleb(-8),
+            event=event,
+        )
+
+    events = st.sampled_from(["add", "add", "modify", "delete"])
+    messages = []
+    for i in range(draw(st.integers(min_value=1, max_value=10))):
+        sides = []
+        for _ in range(2):
+            n = draw(st.integers(min_value=0, max_value=10))
+            sides.append([order("add" if i == 0 else draw(events)) for _ in range(n)])
+        messages.append((sides[0], sides[1]))
+    return depth, messages
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(l3_scenarios())
+def test_l3_matches_naive_model(
+    scenario: tuple[int, list[tuple[list[Order], list[Order]]]],
+) -> None:
+    depth, messages = scenario
+    book = L3Book("X/Y", depth, 1, 8)
+    # order_id -> (is_bid, price, qty, arrival number); queues are sorted by arrival number.
+    model: dict[str, tuple[bool, Decimal, Decimal, int]] = {}
+    arrival = 0
+    for i, (bids, asks) in enumerate(messages):
+        if i == 0:
+            book.apply_snapshot(bids, asks)
+        else:
+            book.apply_update(bids, asks)
+        for is_bid, orders in ((True, bids), (False, asks)):
+            for o in orders:
+                old = model.get(o.order_id)
+                if o.event == "delete" or (i > 0 and o.order_qty == 0):
+                    model.pop(o.order_id, None)
+                elif o.event == "modify" and old is not None and old[:2] == (is_bid, o.limit_price):
+                    model[o.order_id] = (is_bid, o.limit_price, o.order_qty, old[3])
+                else:
+                    arrival += 1
+                    model[o.order_id] = (is_bid, o.limit_price, o.order_qty, arrival)
+        for is_bid in (True, False):
+            prices = sorted({p for b, p, _, _ in model.values() if b == is_bid}, reverse=is_bid)
+            kept = set(prices[:depth])
+            for oid, (b, p, _, _) in list(model.items()):
+                if b == is_bid and p not in kept:
+                    del model[oid]
+
+        def levels_of(is_bid: bool) -> list[tuple[Decimal, list[tuple[str, Decimal]]]]:
+            prices = sorted({p for b, p, _, _ in model.values() if b == is_bid}, reverse=is_bid)
+            return [
+                (
+                    price,
+                    [
+                        (oid, q)
+                        for oid, (b, p, q, _) in sorted(model.items(), key=lambda kv: kv[1][3])
+                        if b == is_bid and p == price
+                    ],
+                )
+                for price in prices
+            ]
+
+        model_bids, model_asks = levels_of(True), levels_of(False)
+        assert [(p, [(o.order_id, o.order_qty) for o in os]) for p, os in book.bid_levels()] == (
+            model_bids
+        )
+        assert [(p, [(o.order_id, o.order_qty) for o in os]) for p, os in book.ask_levels()] == (
+            model_asks
+        )
+        assert book.bids() == [(p, sum((q for _, q in os), D(0))) for p, os in model_bids]
+        assert book.order_count == len(model)
+
+        def items(side: list[tuple[Decimal, list[tuple[str, Decimal]]]]) -> list[tuple[str, str]]:
+            return [(ref_fmt(p, 1), ref_fmt(q, 8)) for p, os in side[:10] for _, q in os]
+
+        assert book.checksum() == crc32_levels(items(model_asks), items(model_bids))
