@@ -1275,7 +1275,7 @@ class Engine:
                 qty = min(available, order.remaining)
             if qty <= 0:
                 continue
-            trade_id = self.market.take(order.symbol, order.side, price, qty, now)
+            trade_id = self._take(order, price, qty, now)
             self._fill(order, price, qty, trade_id, now, maker=maker)
         if order.is_open and order.cash_order_qty is not None and order.cum_qty > 0:
             left_cash = order.cash_order_qty - order.cash_spent
@@ -1504,26 +1504,39 @@ class Engine:
                 return
         self._activate(order, now, taker=True)
 
+    def _take(self, order: _Order, price: Decimal, qty: Decimal, now: float) -> int:
+        """Consume liquidity through the market; the engine's own prints never count as
+        the market trading through a resting order."""
+        trade_id = self.market.take(order.symbol, order.side, price, qty, now)
+        last = self.market.last_price(order.symbol)
+        for other in self._orders.values():
+            if other.symbol == order.symbol:
+                other.seen_last = last
+        return trade_id
+
     def _process_market(self, symbol: str, now: float) -> None:
         last = self.market.last_price(symbol)
-        for order in list(self._orders.values()):
-            if order.symbol != symbol or not order.is_open:
+        orders = [o for o in self._orders.values() if o.symbol == symbol]
+        # Which orders saw the market print a new price since the engine last looked?
+        moved = {o.order_id for o in orders if o.seen_last is not None and o.seen_last != last}
+        for order in orders:
+            if not order.is_open:
                 continue
             if order.awaiting_trigger:
                 self._check_trigger(order, now)
-                order.seen_last = last
                 continue
             if not order.resting or order.working_limit is None:
                 continue
             limit = order.working_limit
             self._sweep(order, now, limit, maker=True)
-            moved = order.seen_last is not None and last != order.seen_last
             through = last < limit if order.side == "buy" else last > limit
-            order.seen_last = last
-            if order.is_open and moved and through:
+            if order.is_open and order.order_id in moved and through:
                 qty = order.remaining
-                trade_id = self.market.take(symbol, order.side, limit, qty, now)
+                trade_id = self._take(order, limit, qty, now)
                 self._fill(order, limit, qty, trade_id, now, maker=True)
+        current = self.market.last_price(symbol)
+        for order in orders:
+            order.seen_last = current
 
     # ----------------------------------------------------------------------------------
     # Methods
