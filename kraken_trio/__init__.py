@@ -1,7 +1,12 @@
 """kraken_trio: a Trio-native client for Kraken's Spot WebSocket v2 and Futures WebSocket v1."""
 
+from ._client import EventStream as EventStream
+from ._client import KrakenClient as KrakenClient
+from ._client import open_kraken as open_kraken
 from ._config import Config as Config
 from ._config import WsKey as WsKey
+from ._connection import ConnectionStatistics as ConnectionStatistics
+from ._connection import LifecycleEvent as LifecycleEvent
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import ClosedError as ClosedError
 from ._errors import ConnectionLostError as ConnectionLostError
@@ -13,6 +18,9 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import ReconnectExhaustedError as ReconnectExhaustedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import SubscriptionError as SubscriptionError
+from ._subscription import Gap as Gap
+from ._subscription import Subscription as Subscription
+from ._subscription import SubscriptionStatistics as SubscriptionStatistics
 
 __version__ = "0.1.0"
 
@@ -21,14 +29,22 @@ __all__ = [
     "ClosedError",
     "Config",
     "ConnectionLostError",
+    "ConnectionStatistics",
+    "EventStream",
+    "Gap",
     "InvalidRequestError",
     "KrakenAPIError",
+    "KrakenClient",
     "KrakenError",
+    "LifecycleEvent",
     "OverrunError",
     "ProtocolError",
     "ReconnectExhaustedError",
     "RequestTimeoutError",
+    "Subscription",
     "SubscriptionError",
+    "SubscriptionStatistics",
     "WsKey",
     "__version__",
+    "open_kraken",
 ]

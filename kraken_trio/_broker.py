@@ -1,0 +1,93 @@
+"""The request broker: ``req_id`` -> the caller waiting for its reply.
+
+Synchronous bookkeeping plus one :class:`trio.Event` per call; the connection task resolves
+calls as replies arrive and fails them all when the link drops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+__all__ = ["Broker", "PendingCall"]
+
+_INT32_MAX = 2**31 - 1
+
+
+class PendingCall:
+    """One request in flight.
+
+    Attributes:
+        method: The request's method.
+        req_id: Its id (int32, unique among pending calls).
+        expected: How many replies end it (``cancel_order`` gets one per order).
+        replies: The replies received so far.
+        error: Set when the call failed without (all) replies.
+        sent: True once the frame was handed to the writer.
+        cl_ord_id: The client order id, for error messages.
+    """
+
+    __slots__ = ("cl_ord_id", "done", "error", "expected", "method", "replies", "req_id", "sent")
+
+    def __init__(self, method: str, req_id: int, expected: int, cl_ord_id: str | None) -> None:
+        self.method = method
+        self.req_id = req_id
+        self.expected = expected
+        self.cl_ord_id = cl_ord_id
+        self.replies: list[Any] = []
+        self.error: BaseException | None = None
+        self.sent = False
+        self.done = trio.Event()
+
+
+class Broker:
+    """Allocates req_ids and matches replies to waiting callers."""
+
+    def __init__(self, first_req_id: int = 1) -> None:
+        self._pending: dict[int, PendingCall] = {}
+        self._next = first_req_id
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def allocate(
+        self, method: str, *, expected: int = 1, cl_ord_id: str | None = None
+    ) -> PendingCall:
+        """Register a new call under a req_id that no pending call uses."""
+        while True:
+            req_id = self._next
+            self._next = 1 if self._next >= _INT32_MAX else self._next + 1
+            if req_id not in self._pending:
+                break
+        call = PendingCall(method, req_id, expected, cl_ord_id)
+        self._pending[req_id] = call
+        return call
+
+    def resolve(self, req_id: int | None, reply: Any) -> bool:
+        """Hand a reply to its call; returns False if no call waits for ``req_id``."""
+        if req_id is None:
+            return False
+        call = self._pending.get(req_id)
+        if call is None:
+            return False
+        call.replies.append(reply)
+        if len(call.replies) >= call.expected:
+            del self._pending[req_id]
+            call.done.set()
+        return True
+
+    def discard(self, call: PendingCall) -> None:
+        """Forget a call (its caller gave up); late replies are then ignored."""
+        if self._pending.get(call.req_id) is call:
+            del self._pending[call.req_id]
+
+    def fail_all(self, make_error: Callable[[PendingCall], BaseException]) -> int:
+        """Fail every pending call (the link dropped); returns how many."""
+        calls = list(self._pending.values())
+        self._pending.clear()
+        for call in calls:
+            call.error = make_error(call)
+            call.done.set()
+        return len(calls)

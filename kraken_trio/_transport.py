@@ -1,0 +1,253 @@
+"""A client WebSocket on a trio stream, built directly on wsproto.
+
+Why not trio-websocket's client: it hands every message through its own reader task and a
+channel, which caps a Kraken feed at about 50k messages/s on loopback. Here the connection
+task reads the socket itself and gets every complete message of one read back as a list
+(:meth:`WebSocket.receive_batch`), so decoding and dispatch of a whole batch happen before the
+task yields. Sending is done by exactly one writer (see :mod:`kraken_trio._connection`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Message,
+    Ping,
+    Pong,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+__all__ = ["Frame", "TransportClosed", "WebSocket", "connect_websocket"]
+
+Frame = bytes | str
+"""A complete WebSocket message: ``str`` for text frames, ``bytes`` for binary frames."""
+
+_READ_SIZE = 256 * 1024
+
+
+class TransportClosed(Exception):
+    """The WebSocket is closed (locally, by the peer, or the stream broke).
+
+    Attributes:
+        code: The close code, if a close frame was seen.
+        reason: What happened.
+    """
+
+    def __init__(self, reason: str, code: int | None = None) -> None:
+        super().__init__(reason, code)
+        self.reason = reason
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.reason} (close code {self.code})" if self.code else self.reason
+
+
+class WebSocket:
+    """One client WebSocket connection. Not safe for concurrent senders: use one writer."""
+
+    def __init__(self, stream: trio.abc.Stream, ws: WSConnection, max_message_size: int) -> None:
+        self._stream = stream
+        self._ws = ws
+        self._max_message_size = max_message_size
+        self._text_parts: list[str] = []
+        self._bytes_parts: list[bytes] = []
+        self._partial_size = 0
+        self._closed: TransportClosed | None = None
+        self._control_out: list[bytes] = []
+        self.on_pong: Callable[[bytes], None] | None = None
+        self.bytes_received = 0
+        self._buffered = True  # frames may have arrived together with the handshake response
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closed for any reason."""
+        return self._closed is not None
+
+    async def receive_batch(self) -> list[Frame]:
+        """Read once from the socket and return every message completed by that read.
+
+        Answers protocol pings (the pong is flushed before returning). An empty list
+        means the read held only partial or control frames.
+
+        Raises:
+            TransportClosed: the peer closed the connection, the stream broke, or a
+                message exceeded ``max_message_size``.
+        """
+        if self._closed is not None:
+            raise self._closed
+        if self._buffered:
+            self._buffered = False
+            early: list[Frame] = []
+            for event in self._ws.events():
+                self._handle(event, early)
+            if early:
+                return early
+        try:
+            data = await self._stream.receive_some(_READ_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise self._fail(f"connection broken: {exc!r}") from None
+        if not data:
+            raise self._fail("connection closed by peer without a close frame")
+        self.bytes_received += len(data)
+        self._ws.receive_data(bytes(data))
+        frames: list[Frame] = []
+        try:
+            for event in self._ws.events():
+                self._handle(event, frames)
+        except RemoteProtocolError as exc:
+            raise self._fail(f"protocol error from server: {exc}") from None
+        if self._control_out:
+            await self._flush_control()
+        return frames
+
+    def _handle(self, event: Event, frames: list[Frame]) -> None:
+        if isinstance(event, TextMessage):
+            if event.message_finished and not self._text_parts:
+                frames.append(event.data)
+                return
+            self._grow(len(event.data))
+            self._text_parts.append(event.data)
+            if event.message_finished:
+                frames.append("".join(self._text_parts))
+                self._text_parts.clear()
+                self._partial_size = 0
+        elif isinstance(event, BytesMessage):
+            self._grow(len(event.data))
+            self._bytes_parts.append(bytes(event.data))
+            if event.message_finished:
+                frames.append(b"".join(self._bytes_parts))
+                self._bytes_parts.clear()
+                self._partial_size = 0
+        elif isinstance(event, Ping):
+            self._control_out.append(self._ws.send(event.response()))
+        elif isinstance(event, Pong):
+            if self.on_pong is not None:
+                self.on_pong(bytes(event.payload))
+        elif isinstance(event, CloseConnection):
+            with contextlib.suppress(LocalProtocolError):
+                self._control_out.append(self._ws.send(event.response()))
+            self._closed = TransportClosed(
+                f"closed by server: {event.reason or 'no reason'}", event.code
+            )
+
+    def _grow(self, size: int) -> None:
+        self._partial_size += size
+        if self._partial_size > self._max_message_size:
+            raise self._fail(f"message larger than max_message_size ({self._max_message_size})")
+
+    async def _flush_control(self) -> None:
+        data = b"".join(self._control_out)
+        self._control_out.clear()
+        with contextlib.suppress(
+            trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError
+        ):
+            await self._stream.send_all(data)
+
+    def encode_text(self, text: bytes | str) -> bytes:
+        """The wire bytes of one text message (for the writer)."""
+        data = text.decode() if isinstance(text, bytes) else text
+        return self._ws.send(Message(data=data))
+
+    def encode_ping(self, payload: bytes) -> bytes:
+        """The wire bytes of one protocol ping."""
+        return self._ws.send(Ping(payload=payload))
+
+    async def send_raw(self, data: bytes) -> None:
+        """Write already-encoded frame bytes (only the writer calls this).
+
+        Raises:
+            TransportClosed: the stream broke.
+        """
+        if self._closed is not None:
+            raise self._closed
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise self._fail(f"send failed: {exc!r}") from None
+
+    def _fail(self, reason: str) -> TransportClosed:
+        if self._closed is None:
+            self._closed = TransportClosed(reason)
+        return self._closed
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame (best effort, bounded by the caller) and close the stream."""
+        try:
+            if self._closed is None:
+                data = self._ws.send(CloseConnection(code=code, reason=reason))
+                self._closed = TransportClosed("closed locally", code)
+                with trio.move_on_after(1.0):
+                    await self._stream.send_all(data)
+        except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            self._closed = self._closed or TransportClosed("closed locally", code)
+            await trio.aclose_forcefully(self._stream)
+
+
+async def connect_websocket(
+    url: str, *, max_message_size: int, ssl_context: ssl.SSLContext | None = None
+) -> WebSocket:
+    """Open a WebSocket to ``url`` (``ws://`` or ``wss://``, TLS verified for wss).
+
+    The caller bounds the whole handshake with a cancel scope.
+
+    Raises:
+        TransportClosed: refused, rejected by the server or broken during the handshake.
+        ValueError: the URL is not a ws:// or wss:// URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"not a WebSocket URL: {url!r}")
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    try:
+        tcp = await trio.open_tcp_stream(parts.hostname, port)
+    except OSError as exc:
+        raise TransportClosed(f"cannot connect to {parts.hostname}:{port}: {exc}") from None
+    stream: trio.abc.Stream = tcp
+    try:
+        if secure:
+            context = ssl_context or ssl.create_default_context()
+            tls = trio.SSLStream(tcp, context, server_hostname=parts.hostname)
+            await tls.do_handshake()
+            stream = tls
+        ws = WSConnection(ConnectionType.CLIENT)
+        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        await stream.send_all(ws.send(Request(host=host, target=target)))
+        sock = WebSocket(stream, ws, max_message_size)
+        while True:
+            data = await stream.receive_some(_READ_SIZE)
+            if not data:
+                raise TransportClosed("connection closed during the WebSocket handshake")
+            ws.receive_data(bytes(data))
+            for event in ws.events():
+                if isinstance(event, AcceptConnection):
+                    # Frames that arrived with the handshake stay buffered in wsproto.
+                    return sock
+                if isinstance(event, RejectConnection | RejectData):
+                    status = getattr(event, "status_code", None)
+                    raise TransportClosed(f"handshake rejected (HTTP {status})")
+    except (trio.BrokenResourceError, ssl.SSLError, OSError, RemoteProtocolError) as exc:
+        await trio.aclose_forcefully(stream)
+        raise TransportClosed(f"handshake with {parts.hostname}:{port} failed: {exc!r}") from None
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
