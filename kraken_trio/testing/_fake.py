@@ -1,0 +1,290 @@
+"""``open_fake_kraken``: every fake server on loopback, and the handle tests drive them with."""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import trio
+
+from .._config import WsKey
+from .._proto.auth import Credentials
+from ._faults import Faults, Received
+from ._market import Market
+from ._pairs import DEFAULT_PAIRS, PairSpec
+from ._rest import RestServer, TokenStore
+from ._spot import EngineLike, Exchange, Level3Server, PrivateServer, PublicServer, SpotServer
+
+__all__ = ["FakeKraken", "open_fake_kraken"]
+
+_ON_TIME_PERIOD = 0.25
+
+
+def _credentials(seed: int) -> tuple[str, str]:
+    rng = random.Random(f"kraken-trio-fake-credentials-{seed}")
+    key = base64.b64encode(rng.randbytes(42)).decode()
+    secret = base64.b64encode(rng.randbytes(64)).decode()
+    return key, secret
+
+
+def _make_engine(market: Market, balances: Mapping[str, Decimal] | None) -> EngineLike | None:
+    try:
+        from ._engine import Engine  # the matching engine (another module of this package)
+    except ImportError:  # pragma: no cover - only while the engine is being written
+        return None
+    engine: EngineLike = Engine(market, default_balances=balances)  # type: ignore[arg-type,unused-ignore]
+    return engine
+
+
+def _futures_class() -> Any:
+    try:
+        from ._futures import FuturesExchange
+    except ImportError:  # pragma: no cover - only while the futures server is being written
+        return None
+    return FuturesExchange
+
+
+class FakeKraken:
+    """A running fake Kraken exchange; made by :func:`open_fake_kraken`.
+
+    Attributes:
+        endpoints: The ``ws://`` URL of every :class:`~kraken_trio.WsKey` (both futures keys
+            map to the one futures server, as on the real exchange).
+        rest_url: Base URL of the REST server (``http://127.0.0.1:<port>``).
+        api_key: A valid API key (its account is open, with default balances).
+        market: The synthetic market.
+        engine: The matching engine (None only if it is not available).
+        exchange: What the spot servers share (market, engine, tokens).
+        rest: The REST server (``rest.faults``, ``rest.received``).
+        public, beta_public, private, beta_private, level3: The spot servers.
+        futures: The futures server (None if not available).
+    """
+
+    def __init__(
+        self,
+        *,
+        exchange: Exchange,
+        rest: RestServer,
+        spot: Mapping[WsKey, SpotServer],
+        futures: Any,
+        endpoints: dict[WsKey, str],
+        api_key: str,
+        api_secret: str,
+        credentials: dict[str, str],
+    ) -> None:
+        self.exchange = exchange
+        self.market = exchange.market
+        self.engine = exchange.engine
+        self.rest = rest
+        self.rest_url = rest.url
+        self._spot = dict(spot)
+        self.futures = futures
+        self.endpoints = endpoints
+        self.api_key = api_key
+        self._api_secret = api_secret
+        self._credentials = credentials
+        self.public = self._spot[WsKey.SPOT_PUBLIC_V2]
+        self.beta_public = self._spot[WsKey.SPOT_BETA_PUBLIC_V2]
+        self.private = self._spot[WsKey.SPOT_PRIVATE_V2]
+        self.beta_private = self._spot[WsKey.SPOT_BETA_PRIVATE_V2]
+        self.level3 = self._spot[WsKey.SPOT_L3_V2]
+
+    def __repr__(self) -> str:
+        return (
+            f"FakeKraken(rest_url={self.rest_url!r}, "
+            f"public={self.endpoints.get(WsKey.SPOT_PUBLIC_V2)!r}, "
+            f"api_key={self.credentials!r})"
+        )
+
+    @property
+    def api_secret(self) -> str:
+        """The base64 secret matching :attr:`api_key` (never shown in reprs)."""
+        return self._api_secret
+
+    @property
+    def credentials(self) -> Credentials:
+        """:attr:`api_key` and :attr:`api_secret` as a :class:`Credentials`."""
+        return Credentials(self.api_key, self._api_secret)
+
+    def server(self, key: WsKey) -> Any:
+        """The server behind ``key`` (a spot server, or the futures server)."""
+        if key.is_futures:
+            if self.futures is None:
+                raise LookupError("the futures server is not available in this build")
+            return self.futures
+        return self._spot[key]
+
+    def faults(self, key: WsKey) -> Faults:
+        """The fault switches of the server behind ``key``."""
+        faults: Faults = self.server(key).faults
+        return faults
+
+    def received(self, key: WsKey) -> list[Received]:
+        """Every frame the server behind ``key`` received, in order."""
+        received: list[Received] = self.server(key).received
+        return received
+
+    def new_account(self, balances: Mapping[str, Decimal] | None = None) -> Credentials:
+        """Open another account with its own API key (each key is one account)."""
+        key, secret = _credentials(random.getrandbits(64))
+        self._credentials[key] = secret
+        if self.engine is not None:
+            self.engine.open_account(key, balances)
+        return Credentials(key, secret)
+
+    def step_now(self) -> None:
+        """Advance the market once and deliver what it caused, synchronously."""
+        now = time.time()
+        moved = self.market.step(now)
+        engine = self.engine
+        if engine is not None:
+            for symbol in moved:
+                engine.on_market(symbol, now)
+            self.exchange.pump()
+
+    async def step(self, n: int = 1) -> None:
+        """Advance the market ``n`` times (a checkpoint after each step).
+
+        Frames caused by a step are queued to every subscriber before this returns.
+        """
+        for _ in range(n):
+            self.step_now()
+            await trio.lowlevel.checkpoint()
+
+
+async def _run_market(fake: FakeKraken, interval: float) -> None:
+    while True:
+        await trio.sleep(interval)
+        fake.step_now()
+
+
+async def _run_timers(exchange: Exchange) -> None:
+    engine = exchange.engine
+    if engine is None:
+        return
+    while True:
+        expiry = engine.next_deadman_expiry()
+        wait = _ON_TIME_PERIOD
+        if expiry is not None:
+            wait = max(0.0, min(wait, expiry - time.time()))
+        changed = exchange.deadman_changed
+        with trio.move_on_after(wait):
+            await changed.wait()
+        engine.on_time(time.time())
+        exchange.pump()
+
+
+@asynccontextmanager
+async def open_fake_kraken(
+    *,
+    seed: int = 0,
+    pairs: Iterable[PairSpec] = DEFAULT_PAIRS,
+    update_interval: float | None = 0.05,
+    api_key: str | None = None,
+    api_secret: str | None = None,
+    balances: Mapping[str, Decimal] | None = None,
+    heartbeat_interval: float = 1.0,
+    host: str = "127.0.0.1",
+    base_port: int = 0,
+) -> AsyncIterator[FakeKraken]:
+    """Run a fake Kraken exchange on loopback for the duration of the block.
+
+    Starts the spot public, beta public, private, beta private and level3 WebSocket servers,
+    the futures server and the REST server, each on its own port, plus the market clock and
+    the matching engine's timers, all inside one nursery. Leaving the block stops them all.
+
+    Args:
+        seed: Seeds the market (books, changes, trades) and the default credentials.
+        pairs: The pairs the market trades.
+        update_interval: Seconds between market steps; 0 or None steps only when the test
+            calls :meth:`FakeKraken.step`.
+        api_key: The API key of the default account (default: derived from ``seed``).
+        api_secret: Its base64 secret (default: 64 bytes derived from ``seed``).
+        balances: Starting balances of new accounts (default: the engine's).
+        heartbeat_interval: Idle seconds before a subscribed connection gets a heartbeat.
+        host: Interface to bind.
+        base_port: 0 for ephemeral ports; otherwise the servers take ``base_port`` (public),
+            +1 (private), +2 (level3), +3 (beta public), +4 (beta private), +5 (REST);
+            the futures server always takes an ephemeral port.
+
+    Yields:
+        The running :class:`FakeKraken`.
+    """
+    default_key, default_secret = _credentials(seed)
+    key = api_key or default_key
+    secret = api_secret or default_secret
+    Credentials(key, secret)  # validates the secret (base64) without echoing it
+    now = time.time()
+    market = Market(seed=seed, pairs=pairs, now=now)
+    engine = _make_engine(market, balances)
+    if engine is not None:
+        engine.open_account(key, balances)
+    tokens = TokenStore()
+    credentials = {key: secret}
+    exchange = Exchange(market, engine, tokens)
+    spot: dict[WsKey, SpotServer] = {
+        WsKey.SPOT_PUBLIC_V2: PublicServer(
+            "spot public", exchange, heartbeat_interval=heartbeat_interval
+        ),
+        WsKey.SPOT_PRIVATE_V2: PrivateServer(
+            "spot private", exchange, heartbeat_interval=heartbeat_interval
+        ),
+        WsKey.SPOT_L3_V2: Level3Server(
+            "spot level3", exchange, heartbeat_interval=heartbeat_interval
+        ),
+        WsKey.SPOT_BETA_PUBLIC_V2: PublicServer(
+            "spot beta public", exchange, heartbeat_interval=heartbeat_interval
+        ),
+        WsKey.SPOT_BETA_PRIVATE_V2: PrivateServer(
+            "spot beta private", exchange, heartbeat_interval=heartbeat_interval
+        ),
+    }
+    rest = RestServer(tokens, credentials)
+    async with trio.open_nursery() as nursery:
+        endpoints: dict[WsKey, str] = {}
+        for offset, (ws_key, server) in enumerate(spot.items()):
+            port = base_port + offset if base_port else 0
+            endpoints[ws_key] = await nursery.start(
+                lambda task_status, s=server, p=port: s.run(
+                    host=host, port=p, task_status=task_status
+                )
+            )
+        rest_port = base_port + len(spot) if base_port else 0
+        await nursery.start(
+            lambda task_status: rest.run(host=host, port=rest_port, task_status=task_status)
+        )
+        futures: Any = None
+        futures_class = _futures_class()
+        if futures_class is not None:
+            # Integration point with the futures server (kraken_trio/testing/_futures.py).
+            futures = futures_class(
+                seed=seed,
+                api_key=key,
+                api_secret=secret,
+                update_interval=update_interval or None,
+            )
+            futures_url: str = await nursery.start(futures.run)
+            endpoints[WsKey.DERIVATIVES_PUBLIC_V1] = futures_url
+            endpoints[WsKey.DERIVATIVES_PRIVATE_V1] = futures_url
+        fake = FakeKraken(
+            exchange=exchange,
+            rest=rest,
+            spot=spot,
+            futures=futures,
+            endpoints=endpoints,
+            api_key=key,
+            api_secret=secret,
+            credentials=credentials,
+        )
+        if update_interval:
+            nursery.start_soon(_run_market, fake, update_interval)
+        nursery.start_soon(_run_timers, exchange)
+        try:
+            yield fake
+        finally:
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,135 @@
+"""Faults on demand and the record of what a fake server received.
+
+Every fake WebSocket server (spot and futures) carries a :class:`Faults` object with the same
+API, so a test can break any endpoint the same way::
+
+    await fake.faults(WsKey.SPOT_PUBLIC_V2).drop(reset=True)
+    fake.faults(WsKey.SPOT_PUBLIC_V2).stall_pongs = True
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import trio
+
+__all__ = ["FaultTarget", "Faults", "Received"]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One frame a fake server received.
+
+    Attributes:
+        connection_id: The server-side id of the connection (spot: the ``connection_id`` of
+            its status message).
+        message: The decoded JSON (numbers that were floats are Decimals), or the raw text
+            when it was not valid JSON.
+        time: ``trio.current_time()`` when it arrived.
+    """
+
+    connection_id: int
+    message: Any
+    time: float
+
+
+class FaultTarget(Protocol):
+    """What a server offers its :class:`Faults` object."""
+
+    async def _drop_connections(self, *, reset: bool) -> int: ...
+
+    async def _send_raw_all(self, payload: str | bytes) -> None: ...
+
+    async def _restart(self) -> None: ...
+
+
+class Faults:
+    """Faults of one server; every attribute and method takes effect at once.
+
+    Attributes:
+        stall_pongs: While True, application-level pings (spot ``{"method":"ping"}``, futures
+            protocol pings where the server can intercept them) go unanswered.
+        delay: Seconds the server waits before sending each reply to a request.
+    """
+
+    def __init__(self, target: FaultTarget) -> None:
+        self._target = target
+        self.stall_pongs = False
+        self.delay = 0.0
+        self._refuse_until = -1.0
+        self._auth_rejects = 0
+        self._corrupt: Counter[str] = Counter()
+        self._rate_limits = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"Faults(stall_pongs={self.stall_pongs}, delay={self.delay}, "
+            f"auth_rejects={self._auth_rejects}, rate_limits={self._rate_limits})"
+        )
+
+    async def drop(self, *, reset: bool = False) -> int:
+        """Close every live connection: a close frame (1001), or an abrupt TCP reset.
+
+        Returns:
+            How many connections were dropped.
+        """
+        return await self._target._drop_connections(reset=reset)
+
+    async def send_raw(self, payload: str | bytes) -> None:
+        """Send ``payload`` as is to every connection: text frame for str, binary for bytes."""
+        await self._target._send_raw_all(payload)
+
+    def refuse(self, seconds: float) -> None:
+        """Refuse new connections (HTTP 503 on the upgrade) for ``seconds``."""
+        self._refuse_until = trio.current_time() + seconds
+
+    @property
+    def refusing(self) -> bool:
+        """True while new connections are refused."""
+        return trio.current_time() < self._refuse_until
+
+    async def restart(self) -> None:
+        """Drop every connection and forget every subscription; new connections get new ids."""
+        await self._target._restart()
+
+    def reject_next_auth(self, n: int = 1) -> None:
+        """Make the next ``n`` token checks (spot) or challenges (futures) fail."""
+        self._auth_rejects += n
+
+    def take_auth_reject(self) -> bool:
+        """Consume one pending auth rejection; True when this check must fail."""
+        if self._auth_rejects > 0:
+            self._auth_rejects -= 1
+            return True
+        return False
+
+    def corrupt_next_checksum(self, symbol: str) -> None:
+        """The next book (or level3) update for ``symbol`` carries a wrong checksum.
+
+        The levels themselves stay right, so a client that resubscribes recovers.
+        """
+        self._corrupt[symbol] += 1
+
+    def corrupt_pending(self, symbol: str) -> bool:
+        """True when the next update for ``symbol`` must carry a wrong checksum."""
+        return self._corrupt[symbol] > 0
+
+    def take_corrupt(self, symbol: str) -> bool:
+        """Consume one pending checksum corruption for ``symbol``."""
+        if self._corrupt[symbol] > 0:
+            self._corrupt[symbol] -= 1
+            return True
+        return False
+
+    def rate_limit_next(self, n: int) -> None:
+        """Answer the next ``n`` trading requests with ``EOrder:Rate limit exceeded``."""
+        self._rate_limits += n
+
+    def take_rate_limit(self) -> bool:
+        """Consume one pending rate-limit answer."""
+        if self._rate_limits > 0:
+            self._rate_limits -= 1
+            return True
+        return False

@@ -1,0 +1,636 @@
+"""The fake exchange's synthetic market: seeded, deterministic, pure (no I/O, no clock).
+
+Every pair has a full order book (about 1100 levels per side, so depth 1000 works), each
+level holding a FIFO queue of synthetic orders (for level3). :meth:`Market.step` moves every
+book by a few changes (modifications, deletions, insertions, sometimes the same price twice in
+one message) and sometimes a trade that eats into the best levels, then tells its listeners
+through :class:`BookEvent`, :class:`TradeEvent`, :class:`TickerEvent` and :class:`OhlcEvent`.
+Prices are held as integer ticks and quantities as integer lots at the pair's precision, so
+the fixed-point text is exact and cheap to produce.
+
+Listeners are called synchronously, right after the book changed, so a listener can read the
+book (for example to compute what a depth-limited subscriber must be sent) at that moment.
+
+The market also implements the matching engine's ``MarketView`` protocol
+(:meth:`pair`, :meth:`opposite_levels`, :meth:`take`, :meth:`last_price`,
+:meth:`best_bid_ask`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, overload
+
+from ._pairs import DEFAULT_PAIRS, PairSpec
+from ._wire import fixed_units
+
+__all__ = [
+    "BOOK_DEPTHS",
+    "L3_DEPTHS",
+    "OHLC_INTERVALS",
+    "BookEvent",
+    "BookSide",
+    "Candle",
+    "L3Op",
+    "L3Order",
+    "Market",
+    "MarketEvent",
+    "OhlcEvent",
+    "PairBook",
+    "TickerEvent",
+    "Trade",
+    "TradeEvent",
+]
+
+BOOK_DEPTHS = (10, 25, 100, 500, 1000)
+L3_DEPTHS = (10, 100, 1000)
+OHLC_INTERVALS = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
+_ALL_DEPTHS = tuple(sorted(set(BOOK_DEPTHS) | set(L3_DEPTHS)))
+_LEVELS_PER_SIDE = 1100
+_CANDLE_HISTORY = 12
+_TRADE_HISTORY = 50
+_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+Side = Literal["buy", "sell"]
+
+
+@dataclass(slots=True)
+class L3Order:
+    """One synthetic resting order inside a price level."""
+
+    order_id: str
+    lots: int
+    t_ns: int
+
+
+@dataclass(slots=True, frozen=True)
+class L3Op:
+    """One order-level change: ``event`` is ``add``, ``modify`` or ``delete``."""
+
+    is_bid: bool
+    event: str
+    ticks: int
+    order_id: str
+    lots: int
+    t_ns: int
+
+
+class BookSide:
+    """One side of a book: price ticks -> lots, with its order queues, best first."""
+
+    __slots__ = ("_keys", "is_bid", "lots", "orders")
+
+    def __init__(self, *, is_bid: bool) -> None:
+        self.is_bid = is_bid
+        self.lots: dict[int, int] = {}
+        self.orders: dict[int, list[L3Order]] = {}
+        self._keys: list[int] = []  # -ticks for bids, ticks for asks: ascending == best first
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def key(self, ticks: int) -> int:
+        """Sort key of a price: smaller is better."""
+        return -ticks if self.is_bid else ticks
+
+    def ticks_at(self, rank: int) -> int:
+        """Price of the level at ``rank`` (0 = best)."""
+        k = self._keys[rank]
+        return -k if self.is_bid else k
+
+    def best(self) -> int | None:
+        """Best price in ticks, or None if the side is empty."""
+        return self.ticks_at(0) if self._keys else None
+
+    def top(self, n: int) -> list[int]:
+        """The best ``n`` prices (ticks), best first."""
+        keys = self._keys[:n]
+        return [-k for k in keys] if self.is_bid else keys
+
+    def worst_key_within(self, depth: int) -> int | None:
+        """Key of the level at rank ``depth - 1``; None when the side has fewer levels."""
+        return self._keys[depth - 1] if len(self._keys) >= depth else None
+
+    def set_level(self, ticks: int, lots: int) -> None:
+        """Set a level's total (0 removes it); the order queue is managed by the caller."""
+        k = self.key(ticks)
+        present = ticks in self.lots
+        if lots > 0:
+            if not present:
+                bisect.insort(self._keys, k)
+            self.lots[ticks] = lots
+        elif present:
+            del self.lots[ticks]
+            self.orders.pop(ticks, None)
+            i = bisect.bisect_left(self._keys, k)
+            del self._keys[i]
+
+
+@dataclass(slots=True)
+class Trade:
+    """One public trade; ``side`` is the taker's side."""
+
+    side: Side
+    ticks: int
+    lots: int
+    ord_type: str
+    trade_id: int
+    t: float
+
+
+@dataclass(slots=True)
+class Candle:
+    """One OHLC candle in ticks/lots."""
+
+    begin: int  # seconds
+    open: int
+    high: int
+    low: int
+    close: int
+    trades: int = 0
+    volume: int = 0
+    cost: int = 0  # sum(ticks * lots), for vwap
+
+
+@dataclass(slots=True, eq=False)
+class BookEvent:
+    """The book of ``symbol`` changed: L2 ``changes`` (in order) and the matching L3 ops.
+
+    ``old_worst``/``new_worst`` map each depth to the sort keys of the last level inside that
+    depth (bid, ask) before and after the change, None when the side was thinner than depth.
+    ``cache`` lets every server reuse a frame rendered for one depth across its subscribers.
+    """
+
+    symbol: str
+    changes: list[tuple[bool, int, int]]
+    l3: list[L3Op]
+    old_worst: dict[int, tuple[int | None, int | None]]
+    new_worst: dict[int, tuple[int | None, int | None]]
+    t: float
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class TradeEvent:
+    """Public trades on ``symbol``."""
+
+    symbol: str
+    trades: list[Trade]
+    t: float
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class TickerEvent:
+    """The ticker of ``symbol`` changed: ``trigger`` is ``bbo`` or ``trades``."""
+
+    symbol: str
+    trigger: str
+    t: float
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class OhlcEvent:
+    """The current candles of ``symbol`` changed (after a trade)."""
+
+    symbol: str
+    t: float
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+
+MarketEvent = BookEvent | TradeEvent | TickerEvent | OhlcEvent
+
+
+class _LevelsView(Sequence[tuple[Decimal, Decimal]]):
+    """A lazy, read-only view of one side as (price, qty) Decimals, best first."""
+
+    def __init__(self, side: BookSide, pp: int, qp: int) -> None:
+        self._side = side
+        self._pp = pp
+        self._qp = qp
+        self._ticks = side.top(len(side))
+
+    def __len__(self) -> int:
+        return len(self._ticks)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Decimal, Decimal]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[Decimal, Decimal]]: ...
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[Decimal, Decimal] | Sequence[tuple[Decimal, Decimal]]:
+        if isinstance(index, slice):
+            return [self._item(t) for t in self._ticks[index]]
+        return self._item(self._ticks[index])
+
+    def _item(self, ticks: int) -> tuple[Decimal, Decimal]:
+        return (
+            Decimal(ticks).scaleb(-self._pp),
+            Decimal(self._side.lots.get(ticks, 0)).scaleb(-self._qp),
+        )
+
+    def __iter__(self) -> Iterator[tuple[Decimal, Decimal]]:
+        for t in self._ticks:
+            yield self._item(t)
+
+
+class PairBook:
+    """Everything the market knows about one pair."""
+
+    def __init__(self, spec: PairSpec, rng: random.Random, id_rng: random.Random, now: float):
+        self.spec = spec
+        self.pp = spec.price_precision
+        self.qp = spec.qty_precision
+        self._rng = rng
+        self._id_rng = id_rng
+        self.bids = BookSide(is_bid=True)
+        self.asks = BookSide(is_bid=False)
+        self.trade_id = rng.randint(1_000_000, 9_000_000)
+        self.trades: deque[Trade] = deque(maxlen=_TRADE_HISTORY)
+        self._min_lots = max(1, int(spec.qty_min.scaleb(self.qp)))
+        start = int(spec.start_price.scaleb(self.pp))
+        self._init_book(start, now)
+        self.last = start
+        self.open24 = start
+        typical = self._min_lots * 300
+        self.volume = typical * 400
+        self.cost = self.volume * start
+        self.low = start * 97 // 100
+        self.high = start * 103 // 100
+        self.candles: dict[int, deque[Candle]] = {}
+        for interval in OHLC_INTERVALS:
+            self.candles[interval] = self._init_candles(interval, start, now)
+        self.bbo = self._bbo()
+
+    # --- construction -----------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        bits = self._id_rng.getrandbits(85)
+        chars = []
+        for _ in range(17):
+            chars.append(_ID_ALPHABET[bits & 31])
+            bits >>= 5
+        s = "".join(chars)
+        return f"O{s[:5]}-{s[5:10]}-{s[10:16]}"
+
+    def _random_lots(self) -> int:
+        rng = self._rng
+        return max(1, int(self._min_lots * rng.uniform(0.5, 300.0) * rng.random() ** 1.5) + 1)
+
+    def _init_book(self, start: int, now: float) -> None:
+        rng = self._rng
+        t_ns = int(now * 1e9)
+        bid = start - 1 - rng.randint(0, 2)
+        ask = start + 1 + rng.randint(0, 2)
+        for _ in range(_LEVELS_PER_SIDE):
+            for side, ticks in ((self.bids, bid), (self.asks, ask)):
+                if ticks <= 0:
+                    continue
+                orders = [
+                    L3Order(self._new_id(), self._random_lots(), t_ns - rng.randint(0, 10**11))
+                    for _ in range(rng.randint(1, 3))
+                ]
+                side.orders[ticks] = orders
+                side.set_level(ticks, sum(o.lots for o in orders))
+            bid -= rng.randint(1, 3)
+            ask += rng.randint(1, 3)
+
+    def _init_candles(self, interval: int, start: int, now: float) -> deque[Candle]:
+        rng = self._rng
+        span = interval * 60
+        begin = int(now) // span * span
+        out: deque[Candle] = deque(maxlen=_CANDLE_HISTORY)
+        price = start
+        for i in range(_CANDLE_HISTORY - 1, 0, -1):
+            o = price
+            c = max(1, o + rng.randint(-20, 20))
+            hi = max(o, c) + rng.randint(0, 10)
+            lo = max(1, min(o, c) - rng.randint(0, 10))
+            vol = self._random_lots() * rng.randint(1, 50)
+            out.append(Candle(begin - i * span, o, hi, lo, c, rng.randint(1, 200), vol, vol * c))
+            price = c
+        out.append(Candle(begin, start, start, start, start))
+        return out
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def side(self, is_bid: bool) -> BookSide:
+        """The bid or ask side."""
+        return self.bids if is_bid else self.asks
+
+    def _bbo(self) -> tuple[int | None, int, int | None, int]:
+        b, a = self.bids.best(), self.asks.best()
+        return (
+            b,
+            self.bids.lots.get(b, 0) if b is not None else 0,
+            a,
+            self.asks.lots.get(a, 0) if a is not None else 0,
+        )
+
+    def worst_keys(self) -> dict[int, tuple[int | None, int | None]]:
+        """For each depth the keys of the last level inside it (None if thinner)."""
+        return {
+            d: (self.bids.worst_key_within(d), self.asks.worst_key_within(d)) for d in _ALL_DEPTHS
+        }
+
+    def price_text(self, ticks: int) -> str:
+        """A price as fixed-point text."""
+        return fixed_units(ticks, self.pp)
+
+    def qty_text(self, lots: int) -> str:
+        """A quantity as fixed-point text."""
+        return fixed_units(lots, self.qp)
+
+    # --- mutation ----------------------------------------------------------------------------
+
+    def apply(
+        self,
+        is_bid: bool,
+        ticks: int,
+        lots: int,
+        t_ns: int,
+        changes: list[tuple[bool, int, int]],
+        l3: list[L3Op],
+        *,
+        fifo: bool = False,
+    ) -> None:
+        """Set a level to ``lots`` and record the L2 change and the L3 ops that explain it.
+
+        A decrease takes from the front of the queue when ``fifo`` (a trade), else from the
+        back (cancellations of the newest orders).
+        """
+        side = self.side(is_bid)
+        old = side.lots.get(ticks, 0)
+        if lots == old:
+            return
+        queue = side.orders.setdefault(ticks, [])
+        if lots > old:
+            order = L3Order(self._new_id(), lots - old, t_ns)
+            queue.append(order)
+            l3.append(L3Op(is_bid, "add", ticks, order.order_id, order.lots, t_ns))
+        else:
+            remove = old - lots
+            while remove > 0 and queue:
+                order = queue[0] if fifo else queue[-1]
+                if order.lots <= remove:
+                    remove -= order.lots
+                    queue.remove(order)
+                    l3.append(L3Op(is_bid, "delete", ticks, order.order_id, order.lots, order.t_ns))
+                else:
+                    order.lots -= remove
+                    remove = 0
+                    l3.append(L3Op(is_bid, "modify", ticks, order.order_id, order.lots, t_ns))
+        side.set_level(ticks, lots)
+        changes.append((is_bid, ticks, lots))
+
+    def record_trade(self, side: Side, ticks: int, lots: int, ord_type: str, t: float) -> Trade:
+        """Book-keeping of a trade: ids, ticker statistics and candles."""
+        self.trade_id += 1
+        trade = Trade(side, ticks, lots, ord_type, self.trade_id, t)
+        self.trades.append(trade)
+        self.last = ticks
+        self.volume += lots
+        self.cost += ticks * lots
+        self.low = min(self.low, ticks)
+        self.high = max(self.high, ticks)
+        for interval, candles in self.candles.items():
+            span = interval * 60
+            begin = int(t) // span * span
+            current = candles[-1]
+            if current.begin != begin:
+                current = Candle(begin, ticks, ticks, ticks, ticks)
+                candles.append(current)
+            current.high = max(current.high, ticks)
+            current.low = min(current.low, ticks)
+            current.close = ticks
+            current.trades += 1
+            current.volume += lots
+            current.cost += ticks * lots
+        return trade
+
+    def random_changes(
+        self, t: float, changes: list[tuple[bool, int, int]], l3: list[L3Op]
+    ) -> list[Trade]:
+        """One step of synthetic activity; returns the trades it made."""
+        rng = self._rng
+        t_ns = int(t * 1e9)
+        trades: list[Trade] = []
+        for _ in range(rng.randint(1, 4)):
+            is_bid = rng.random() < 0.5
+            side = self.side(is_bid)
+            if not len(side):
+                continue
+            r = rng.random()
+            rank = min(int(rng.expovariate(0.25)), len(side) - 1)
+            ticks = side.ticks_at(rank)
+            if r < 0.45:
+                self.apply(is_bid, ticks, self._random_lots(), t_ns, changes, l3)
+                if rng.random() < 0.15:  # the same price twice in one message
+                    self.apply(is_bid, ticks, self._random_lots(), t_ns, changes, l3)
+            elif r < 0.65:
+                if len(side) > 20:
+                    self.apply(is_bid, ticks, 0, t_ns, changes, l3)
+            else:
+                self._insert_near_top(is_bid, t_ns, changes, l3)
+        if rng.random() < 0.25:
+            trades = self._random_trade(t, changes, l3)
+        for is_bid in (True, False):
+            self._refill(is_bid, t_ns, changes, l3)
+        return trades
+
+    def _insert_near_top(
+        self, is_bid: bool, t_ns: int, changes: list[tuple[bool, int, int]], l3: list[L3Op]
+    ) -> None:
+        rng = self._rng
+        best_bid, best_ask = self.bids.best(), self.asks.best()
+        if best_bid is None or best_ask is None:
+            return
+        if is_bid:
+            ticks = best_bid + rng.randint(-15, 2)
+            if ticks >= best_ask:
+                ticks = best_ask - 1
+        else:
+            ticks = best_ask + rng.randint(-2, 15)
+            if ticks <= best_bid:
+                ticks = best_bid + 1
+        if ticks <= 0 or ticks in self.side(is_bid).lots:
+            return
+        self.apply(is_bid, ticks, self._random_lots(), t_ns, changes, l3)
+
+    def _random_trade(
+        self, t: float, changes: list[tuple[bool, int, int]], l3: list[L3Op]
+    ) -> list[Trade]:
+        rng = self._rng
+        taker: Side = "buy" if rng.random() < 0.5 else "sell"
+        book = self.asks if taker == "buy" else self.bids
+        if len(book) < 2:
+            return []
+        want = max(1, int(book.lots[book.ticks_at(0)] * rng.uniform(0.05, 1.6)))
+        ord_type = "market" if rng.random() < 0.6 else "limit"
+        trades = []
+        while want > 0 and len(book) > 1:
+            ticks = book.ticks_at(0)
+            have = book.lots[ticks]
+            got = min(have, want)
+            trades.append(self.take_level(taker, ticks, got, ord_type, t, changes, l3))
+            want -= got
+        return trades
+
+    def take_level(
+        self,
+        taker: Side,
+        ticks: int,
+        lots: int,
+        ord_type: str,
+        t: float,
+        changes: list[tuple[bool, int, int]],
+        l3: list[L3Op],
+    ) -> Trade:
+        """Remove ``lots`` at ``ticks`` from the side a ``taker`` trades against."""
+        is_bid = taker == "sell"
+        side = self.side(is_bid)
+        have = side.lots.get(ticks, 0)
+        self.apply(is_bid, ticks, max(0, have - lots), int(t * 1e9), changes, l3, fifo=True)
+        return self.record_trade(taker, ticks, lots, ord_type, t)
+
+    def _refill(
+        self, is_bid: bool, t_ns: int, changes: list[tuple[bool, int, int]], l3: list[L3Op]
+    ) -> None:
+        side = self.side(is_bid)
+        rng = self._rng
+        while len(side) < _LEVELS_PER_SIDE:
+            if not len(side):
+                other = self.side(not is_bid).best()
+                if other is None:
+                    return
+                worst = other - 1 if is_bid else other + 1
+            else:
+                worst = side.ticks_at(len(side) - 1)
+                step = rng.randint(1, 3)
+                worst = worst - step if is_bid else worst + step
+            if worst <= 0:
+                return
+            self.apply(is_bid, worst, self._random_lots(), t_ns, changes, l3)
+
+
+class Market:
+    """The synthetic market over a set of pairs; seeded and deterministic.
+
+    Args:
+        seed: Seed of every random choice (same seed, same books, same sequence of changes).
+        pairs: The pairs to trade.
+        now: Wall-clock time used for initial timestamps and candle boundaries.
+    """
+
+    def __init__(
+        self, *, seed: int = 0, pairs: Iterable[PairSpec] = DEFAULT_PAIRS, now: float = 0.0
+    ) -> None:
+        self.seed = seed
+        self.books: dict[str, PairBook] = {}
+        for spec in pairs:
+            salt = zlib.crc32(spec.symbol.encode())
+            rng = random.Random(seed * 1_000_003 + salt)
+            id_rng = random.Random((seed << 32) ^ salt ^ 0x5EED)
+            self.books[spec.symbol] = PairBook(spec, rng, id_rng, now)
+        self._listeners: list[Callable[[MarketEvent], None]] = []
+        self.steps = 0
+
+    @property
+    def symbols(self) -> list[str]:
+        """All symbols, in table order."""
+        return list(self.books)
+
+    def add_listener(self, listener: Callable[[MarketEvent], None]) -> None:
+        """Call ``listener`` synchronously with every event from now on."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[MarketEvent], None]) -> None:
+        """Stop calling ``listener``."""
+        self._listeners.remove(listener)
+
+    def _emit(self, event: MarketEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    def _publish(
+        self,
+        book: PairBook,
+        old_worst: dict[int, tuple[int | None, int | None]],
+        changes: list[tuple[bool, int, int]],
+        l3: list[L3Op],
+        trades: list[Trade],
+        t: float,
+    ) -> None:
+        symbol = book.spec.symbol
+        if changes:
+            self._emit(BookEvent(symbol, changes, l3, old_worst, book.worst_keys(), t))
+        if trades:
+            self._emit(TradeEvent(symbol, trades, t))
+            self._emit(TickerEvent(symbol, "trades", t))
+            self._emit(OhlcEvent(symbol, t))
+        bbo = book._bbo()
+        if bbo != book.bbo:
+            book.bbo = bbo
+            self._emit(TickerEvent(symbol, "bbo", t))
+
+    def step(self, now: float) -> list[str]:
+        """Move every pair's book once; returns the symbols that changed."""
+        self.steps += 1
+        moved = []
+        for symbol, book in self.books.items():
+            old_worst = book.worst_keys()
+            changes: list[tuple[bool, int, int]] = []
+            l3: list[L3Op] = []
+            trades = book.random_changes(now, changes, l3)
+            if changes or trades:
+                moved.append(symbol)
+            self._publish(book, old_worst, changes, l3, trades, now)
+        return moved
+
+    # --- MarketView (the matching engine's window on the market) -----------------------------
+
+    def pair(self, symbol: str) -> PairSpec | None:
+        """The pair's spec, or None when the market does not trade it."""
+        book = self.books.get(symbol)
+        return book.spec if book else None
+
+    def opposite_levels(self, symbol: str, side: Side) -> Sequence[tuple[Decimal, Decimal]]:
+        """Levels a ``side`` order would trade against, best first (buy -> asks ascending)."""
+        book = self.books[symbol]
+        return _LevelsView(book.asks if side == "buy" else book.bids, book.pp, book.qp)
+
+    def take(self, symbol: str, side: Side, price: Decimal, qty: Decimal, now: float) -> int:
+        """Remove liquidity at ``price`` for a ``side`` taker, publish the trade; returns its id."""
+        book = self.books[symbol]
+        ticks = int(price.scaleb(book.pp))
+        lots = int(qty.scaleb(book.qp))
+        old_worst = book.worst_keys()
+        changes: list[tuple[bool, int, int]] = []
+        l3: list[L3Op] = []
+        trade = book.take_level(side, ticks, lots, "limit", now, changes, l3)
+        for is_bid in (True, False):
+            book._refill(is_bid, int(now * 1e9), changes, l3)
+        self._publish(book, old_worst, changes, l3, [trade], now)
+        return trade.trade_id
+
+    def last_price(self, symbol: str) -> Decimal:
+        """Price of the last trade."""
+        book = self.books[symbol]
+        return Decimal(book.last).scaleb(-book.pp)
+
+    def best_bid_ask(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """Best bid and best ask prices (None for an empty side)."""
+        book = self.books[symbol]
+        b, a = book.bids.best(), book.asks.best()
+        return (
+            None if b is None else Decimal(b).scaleb(-book.pp),
+            None if a is None else Decimal(a).scaleb(-book.pp),
+        )

@@ -1,0 +1,276 @@
+"""The fake exchange's REST server (HTTP/1.1 over h11 on a trio socket) and its token book.
+
+Routes:
+    ``POST /0/private/GetWebSocketsToken``: checks ``API-Key``, ``API-Sign`` (recomputed with
+    :func:`kraken_trio._proto.auth.sign_rest_request` over the exact body) and a strictly
+    increasing ``nonce`` per key; answers ``{"error":[],"result":{"token":...,"expires":900}}``
+    or ``{"error":["EAPI:Invalid key"],"result":{}}`` (also ``EAPI:Invalid signature``,
+    ``EAPI:Invalid nonce``).
+    ``GET|POST /0/public/Time`` and ``/0/public/SystemStatus``: Kraken-shaped answers.
+    Anything else: HTTP 404 with ``{"error":["EGeneral:Unknown method"],"result":{}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import parse_qs
+
+import h11
+import trio
+
+from .._proto.auth import sign_rest_request
+from ._wire import encode, ts0
+
+__all__ = ["RestFaults", "RestRequest", "RestServer", "TokenStore"]
+
+logger = logging.getLogger("kraken_trio.testing")
+
+_MAX_BODY = 1 << 20
+TOKEN_LIFETIME = 900
+
+
+class TokenStore:
+    """WebSocket tokens: random, unique, tracked; each belongs to one account.
+
+    A token that was never used expires after 900 seconds; once used it stays valid (Kraken
+    keeps it alive while a private subscription is maintained).
+    """
+
+    def __init__(self, lifetime: float = TOKEN_LIFETIME) -> None:
+        self._lifetime = lifetime
+        self._tokens: dict[str, tuple[str, float, bool]] = {}
+
+    def __repr__(self) -> str:
+        return f"TokenStore({len(self._tokens)} tokens)"
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def issue(self, account: str, now: float) -> str:
+        """A new token for ``account``."""
+        while True:
+            token = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+            if token not in self._tokens:
+                break
+        self._tokens[token] = (account, now, False)
+        return token
+
+    def lookup(self, token: object, now: float) -> str | None:
+        """The account of a valid ``token`` (marking it used), or None."""
+        if not isinstance(token, str):
+            return None
+        entry = self._tokens.get(token)
+        if entry is None:
+            return None
+        account, issued, used = entry
+        if not used and now - issued > self._lifetime:
+            return None
+        if not used:
+            self._tokens[token] = (account, issued, True)
+        return account
+
+    def revoke_all(self) -> None:
+        """Forget every token."""
+        self._tokens.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class RestRequest:
+    """One HTTP request the REST server received (headers without API-Sign)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str
+    time: float
+
+
+class RestFaults:
+    """Faults of the REST server.
+
+    Attributes:
+        delay: Seconds to wait before answering each request.
+    """
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self._auth_rejects = 0
+
+    def __repr__(self) -> str:
+        return f"RestFaults(delay={self.delay}, auth_rejects={self._auth_rejects})"
+
+    def reject_next_auth(self, n: int = 1) -> None:
+        """Answer the next ``n`` token requests with ``EAPI:Invalid key``."""
+        self._auth_rejects += n
+
+    def take_auth_reject(self) -> bool:
+        """Consume one pending rejection."""
+        if self._auth_rejects > 0:
+            self._auth_rejects -= 1
+            return True
+        return False
+
+
+class RestServer:
+    """Kraken's REST token call on loopback.
+
+    Args:
+        tokens: Where issued tokens are recorded (shared with the WebSocket servers).
+        credentials: API key -> base64 secret of every account; mutable (new accounts).
+    """
+
+    def __init__(self, tokens: TokenStore, credentials: dict[str, str]) -> None:
+        self.tokens = tokens
+        self._credentials = credentials
+        self._nonces: dict[str, int] = {}
+        self.faults = RestFaults()
+        self.received: list[RestRequest] = []
+        self.url = ""
+
+    def __repr__(self) -> str:
+        return f"RestServer(url={self.url!r}, {len(self.received)} requests)"
+
+    async def run(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve until cancelled; ``task_status.started`` gets the ``http://`` base URL."""
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        bound = listeners[0].socket.getsockname()
+        self.url = f"http://{bound[0]}:{bound[1]}"
+        task_status.started(self.url)
+        await trio.serve_listeners(self._serve, listeners)
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_BODY)
+        try:
+            while True:
+                request = await self._read(conn, stream)
+                if request is None:
+                    return
+                req, body = request
+                status, payload = self._dispatch(req, body)
+                if self.faults.delay > 0:
+                    await trio.sleep(self.faults.delay)
+                data = encode(payload).encode()
+                headers = [
+                    ("Content-Type", "application/json; charset=utf-8"),
+                    ("Content-Length", str(len(data))),
+                ]
+                await self._send(conn, stream, h11.Response(status_code=status, headers=headers))
+                await self._send(conn, stream, h11.Data(data=data))
+                await self._send(conn, stream, h11.EndOfMessage())
+                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+                    return
+                conn.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            logger.debug("fake REST: bad request: %s", exc)
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                data = b'{"error":["EGeneral:Invalid arguments"],"result":{}}'
+                resp = h11.Response(
+                    status_code=exc.error_status_hint,
+                    headers=[("Content-Length", str(len(data))), ("Connection", "close")],
+                )
+                try:
+                    await self._send(conn, stream, resp)
+                    await self._send(conn, stream, h11.Data(data=data))
+                    await self._send(conn, stream, h11.EndOfMessage())
+                except (trio.BrokenResourceError, h11.LocalProtocolError):
+                    pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+        finally:
+            with trio.move_on_after(1) as scope:
+                scope.shield = True
+                await stream.aclose()
+
+    @staticmethod
+    async def _read(
+        conn: h11.Connection, stream: trio.SocketStream
+    ) -> tuple[h11.Request, bytes] | None:
+        req: h11.Request | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(65536)
+                conn.receive_data(data)
+            elif isinstance(event, h11.Request):
+                req = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > _MAX_BODY:
+                    raise h11.RemoteProtocolError("body too large", error_status_hint=413)
+            elif isinstance(event, h11.EndOfMessage):
+                assert req is not None
+                return req, bytes(body)
+            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                return None
+
+    @staticmethod
+    async def _send(conn: h11.Connection, stream: trio.SocketStream, event: h11.Event) -> None:
+        data = conn.send(event)
+        if data:
+            await stream.send_all(data)
+
+    def _dispatch(self, req: h11.Request, body: bytes) -> tuple[int, dict[str, Any]]:
+        method = req.method.decode()
+        target = req.target.decode()
+        path = target.split("?", 1)[0]
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in req.headers}
+        text = body.decode("utf-8", "replace")
+        self.received.append(
+            RestRequest(
+                method,
+                path,
+                {k: v for k, v in headers.items() if k != "api-sign"},
+                text,
+                trio.current_time(),
+            )
+        )
+        if path == "/0/private/GetWebSocketsToken":
+            if method != "POST":
+                return 405, {"error": ["EGeneral:Invalid arguments"], "result": {}}
+            return self._token(path, headers, text)
+        if path == "/0/public/Time":
+            now = time.time()
+            return 200, {
+                "error": [],
+                "result": {"unixtime": int(now), "rfc1123": formatdate(now, usegmt=True)},
+            }
+        if path == "/0/public/SystemStatus":
+            return 200, {"error": [], "result": {"status": "online", "timestamp": ts0(time.time())}}
+        return 404, {"error": ["EGeneral:Unknown method"], "result": {}}
+
+    def _token(self, path: str, headers: dict[str, str], body: str) -> tuple[int, dict[str, Any]]:
+        def fail(error: str) -> tuple[int, dict[str, Any]]:
+            return 200, {"error": [error], "result": {}}
+
+        key = headers.get("api-key", "")
+        secret = self._credentials.get(key)
+        if secret is None or self.faults.take_auth_reject():
+            return fail("EAPI:Invalid key")
+        fields = parse_qs(body, keep_blank_values=True)
+        nonce_text = fields.get("nonce", [""])[0]
+        signature = headers.get("api-sign", "")
+        try:
+            expected = sign_rest_request(secret, path, nonce_text, body)
+        except ValueError:
+            return fail("EAPI:Invalid signature")
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            return fail("EAPI:Invalid signature")
+        if not nonce_text.isdigit() or int(nonce_text) <= self._nonces.get(key, 0):
+            return fail("EAPI:Invalid nonce")
+        self._nonces[key] = int(nonce_text)
+        token = self.tokens.issue(key, time.time())
+        return 200, {"error": [], "result": {"token": token, "expires": TOKEN_LIFETIME}}
