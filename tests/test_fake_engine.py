@@ -1357,3 +1357,174 @@ def test_reentrant_on_market_is_queued(book: Book) -> None:
     add(eng, limit("sell", "0.1", "65100.0"))
     add(eng, {"order_type": "market", "side": "buy", "order_qty": D("0.8"), "symbol": "BTC/USD"})
     assert [e["exec_type"] for e in executions(eng.drain())][-1] == "filled"
+
+
+# --------------------------------------------------------------------------------------
+# more shapes
+
+
+def test_integer_and_float_inputs_are_normalised(engine: Engine) -> None:
+    oid = add(
+        engine,
+        {
+            "order_type": "limit",
+            "side": "buy",
+            "order_qty": 1,
+            "limit_price": 60000,
+            "symbol": "BTC/USD",
+        },
+    )
+    [(side, price, qty, found)] = engine.resting("BTC/USD")
+    assert (side, found) == ("buy", oid)
+    assert str(price) == "60000.0"
+    assert str(qty) == "1.00000000"
+    pending = executions(engine.drain())[0]
+    assert str(pending["order_qty"]) == "1.00000000"
+    assert str(pending["limit_price"]) == "60000.0"
+    add(engine, limit("buy", "0.1", "60000.0", order_qty=0.25))
+    assert engine.resting("BTC/USD")[1][2] == D("0.25")
+
+
+def test_sell_ledger_legs(engine: Engine) -> None:
+    add(
+        engine,
+        {"order_type": "market", "side": "sell", "order_qty": D("0.25"), "symbol": "BTC/USD"},
+    )
+    events = engine.drain()
+    cost = D("0.25") * D("64990.0")
+    usd_fee = fee(cost, TAKER_FEE)
+    btc, usd = ledger(events)
+    assert (btc["asset"], btc["amount"], btc["fee"], btc["balance"]) == (
+        "BTC",
+        D("-0.25"),
+        0,
+        D("0.75"),
+    )
+    assert (usd["asset"], usd["amount"], usd["fee"]) == ("USD", cost, usd_fee)
+    assert usd["balance"] == D(100000) + cost - usd_fee
+    assert engine.balances("alice")["USD"] == usd["balance"]
+    assert "E" not in str(btc["amount"])
+
+
+def test_batch_add_validate_places_nothing(engine: Engine) -> None:
+    order = {
+        "order_type": "limit",
+        "side": "buy",
+        "order_qty": D("0.1"),
+        "limit_price": D("64000.0"),
+    }
+    result = ok(
+        engine.request(
+            "alice",
+            "batch_add",
+            {
+                "symbol": "BTC/USD",
+                "orders": [order, {**order, "order_userref": 4}],
+                "validate": True,
+            },
+            T0,
+        )
+    )
+    assert result == [{}, {"order_userref": 4}]
+    assert engine.open_orders("alice") == []
+    assert engine.drain() == []
+    assert err(
+        engine.request(
+            "alice",
+            "batch_add",
+            {"symbol": "BTC/USD", "orders": [order, order], "deadline": rfc3339(T0 - 0.1)},
+            T0,
+        )
+    ) == ("EService:Deadline elapsed")
+    assert engine.open_orders("alice") == []
+
+
+def test_edit_order_validate_and_triggers(engine: Engine, book: Book) -> None:
+    oid = add(engine, stop("stop-loss", "sell", "60000.0"))
+    engine.drain()
+    result = ok(
+        engine.request(
+            "alice",
+            "edit_order",
+            {"order_id": oid, "symbol": "BTC/USD", "order_qty": D("0.2"), "validate": True},
+            T0 + 100,
+        )
+    )
+    assert result == {"original_order_id": oid}
+    assert engine.drain() == []
+    result = ok(
+        engine.request(
+            "alice",
+            "edit_order",
+            {
+                "order_id": oid,
+                "symbol": "BTC/USD",
+                "triggers": {"price": D("64000.0"), "price_type": "static"},
+            },
+            T0 + 100,
+        )
+    )
+    [view] = engine.open_orders("alice")
+    assert view["order_id"] == result["order_id"]
+    assert view["triggers"]["price"] == D("64000.0")
+    assert view["order_qty"] == D("0.1")
+    book.print_trade("BTC/USD", "63999.9")
+    engine.on_market("BTC/USD", T0 + 101)
+    kinds_ = [e["exec_type"] for e in executions(engine.drain())]
+    assert kinds_ == ["canceled", "pending_new", "new", "status", "trade", "filled"]
+
+
+def test_trailing_stop_pct(engine: Engine, book: Book) -> None:
+    add(engine, stop("trailing-stop", "sell", "1", "pct"))
+    engine.drain()
+    book.print_trade("BTC/USD", "70000.0")
+    engine.on_market("BTC/USD", T0 + 1)
+    book.print_trade("BTC/USD", "69300.1")  # 1 % below the peak is 69300.0
+    engine.on_market("BTC/USD", T0 + 2)
+    assert engine.drain() == []
+    book.print_trade("BTC/USD", "69300.0")
+    engine.on_market("BTC/USD", T0 + 3)
+    events = executions(engine.drain())
+    assert events[0]["triggers"]["actual_price"] == D("69300.0")
+    assert events[0]["triggers"]["peak_price"] == D("70000.0")
+
+
+def test_gtd_expire_time_bounds(engine: Engine) -> None:
+    far = rfc3339(T0 + 40 * 86400)
+    params = limit("buy", "0.1", "64000.0", time_in_force="gtd", expire_time=far)
+    assert err(engine.request("alice", "add_order", params, T0)) == (
+        "EGeneral:Invalid arguments:expire_time is more than one month ahead"
+    )
+    params = limit("buy", "0.1", "64000.0", expire_time=rfc3339(T0 + 60))
+    assert err(engine.request("alice", "add_order", params, T0)) == (
+        "EGeneral:Invalid arguments:expire_time is only available when time_in_force = gtd"
+    )
+    params = limit("buy", "0.1", "64000.0", time_in_force="gtd", expire_time="tomorrow")
+    assert err(engine.request("alice", "add_order", params, T0)) == (
+        "EGeneral:Invalid arguments:expire_time must be an RFC3339 timestamp, got 'tomorrow'"
+    )
+
+
+def test_deadline_in_the_window_is_accepted(engine: Engine) -> None:
+    add(engine, limit("buy", "0.1", "64000.0", deadline=rfc3339(T0 + 5)))
+    assert len(engine.open_orders("alice")) == 1
+
+
+def test_cancel_by_unknown_userref(engine: Engine) -> None:
+    assert err(engine.request("alice", "cancel_order", {"order_userref": [77]}, T0)) == (
+        "EOrder:Unknown order"
+    )
+
+
+def test_snapshot_keeps_the_last_50_trades(engine: Engine, book: Book) -> None:
+    book.level("BTC/USD", "sell", "65000.0", "10")
+    for _ in range(55):
+        add(
+            engine,
+            {"order_type": "market", "side": "buy", "order_qty": D("0.001"), "symbol": "BTC/USD"},
+        )
+    trades = engine.executions_snapshot("alice", snap_orders=False, snap_trades=True)
+    assert len(trades) == 50
+    assert all(t["exec_type"] == "trade" for t in trades)
+    every = [e for e in executions(engine.drain()) if e["exec_type"] == "trade"]
+    assert [t["exec_id"] for t in trades] == [t["exec_id"] for t in every[-50:]]

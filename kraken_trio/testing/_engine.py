@@ -36,8 +36,9 @@ reference, the choice is written here so that tests and users can rely on it):
   carries only the echoed ``cl_ord_id`` / ``order_userref`` (like REST, which returns no
   txid for a validate-only order), so ``{}`` when neither was sent.
 * ``batch_add``: validation failures reject the whole batch; an engine-level failure
-  (insufficient funds, deadline) turns only that element into ``{"error": text}`` plus the
-  echoed ids. Each order of a batch costs +1 on the rate counter.
+  (insufficient funds) turns only that element into ``{"error": text}`` plus the echoed
+  ids; an elapsed ``deadline`` rejects the whole batch. Each order of a batch costs +1 on
+  the rate counter.
 * ``edit_order`` cancels the original (``canceled``, reason ``Order replaced``) and places
   a new order for ``order_qty - cum_qty`` of the original.
 * Cancel reasons: ``User requested``; ``Post only order``; ``Immediate or cancel`` (an ioc
@@ -338,7 +339,7 @@ def _is_multiple(value: Decimal, step: Decimal) -> bool:
 def _relative(pair: PairSpec, base: Decimal, value: Decimal, price_type: str) -> Decimal:
     """`value` read as a static price, or as a pct/quote offset from `base`, on the tick."""
     if price_type == "static":
-        return value
+        return value.quantize(pair.price_increment)
     price = base * (1 + value / _HUNDRED) if price_type == "pct" else base + value
     return price.quantize(pair.price_increment, ROUND_HALF_EVEN)
 
@@ -596,6 +597,7 @@ class Engine:
                 shown = order.remaining
                 if order.display_remain is not None:
                     shown = min(shown, order.display_remain)
+                shown = shown.quantize(order.pair.qty_increment)
                 out.append((order.side, order.working_limit, shown, order.order_id))
         return out
 
@@ -1122,7 +1124,7 @@ class Engine:
         assert trig is not None
         view: dict[str, Any] = {
             "reference": trig.reference,
-            "price": trig.price,
+            "price": trig.price if trig.price_type == "pct" else self._q_price(order, trig.price),
             "price_type": trig.price_type,
             "actual_price": (
                 trig.actual_price if trig.actual_price is not None else self._trigger_level(order)
@@ -1240,7 +1242,7 @@ class Engine:
         if order.order_type in _LIMIT_TYPES:
             if order.working_limit is None:
                 assert order.limit_price is not None
-                order.working_limit = order.limit_price
+                order.working_limit = order.limit_price.quantize(order.pair.price_increment)
             self._sweep(order, now, order.working_limit, maker=not taker)
             if order.is_open and order.time_in_force == "ioc":
                 self._close(order, now, "canceled", "Immediate or cancel")
