@@ -11,6 +11,7 @@ its instant, each string and integer its value.
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ import pytest
 from kraken_trio import KrakenError, ProtocolError
 from kraken_trio._proto import spot as s
 from kraken_trio._proto.checksum import checksum_digits, crc32_levels
-from kraken_trio._proto.codec import SpotDecoder
+from kraken_trio._proto.codec import SpotDecoder, SpotMessage
 
 DECODER = SpotDecoder()
 T = TypeVar("T")
@@ -820,6 +821,16 @@ def test_every_spot_example_is_in_the_table() -> None:
     assert spot - covered == set()
     assert covered - spot == set()
     assert len(CASES) >= 60
+
+
+def test_every_spot_message_type_has_an_example() -> None:
+    kinds = set(typing.get_args(SpotMessage)) - {s.Response}
+    kinds |= {
+        cls for cls in vars(s).values() if isinstance(cls, type) and issubclass(cls, s.Response)
+    }
+    kinds -= {s.Response}
+    assert len(kinds) == 22
+    assert kinds - {c.kind for c in CASES.values()} == set()
 
 
 @pytest.mark.xfail(
