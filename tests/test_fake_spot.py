@@ -522,15 +522,15 @@ async def test_trades_have_increasing_ids_and_snapshot(fake: FakeKraken) -> None
 
 
 async def test_heartbeat_when_subscribed_and_idle() -> None:
-    async with open_fake_kraken(update_interval=0, heartbeat_interval=0.05) as fake:
-        async with connect(public(fake)) as c:
-            await c.send(
-                {"method": "subscribe", "params": {"channel": "book", "symbol": ["BTC/USD"]}}
-            )
-            await c.recv()
-            await c.recv()
-            assert await c.recv_text() == '{"channel":"heartbeat"}'
-            assert await c.recv_text() == '{"channel":"heartbeat"}'
+    async with (
+        open_fake_kraken(update_interval=0, heartbeat_interval=0.05) as fake,
+        connect(public(fake)) as c,
+    ):
+        await c.send({"method": "subscribe", "params": {"channel": "book", "symbol": ["BTC/USD"]}})
+        await c.recv()
+        await c.recv()
+        assert await c.recv_text() == '{"channel":"heartbeat"}'
+        assert await c.recv_text() == '{"channel":"heartbeat"}'
 
 
 async def test_no_heartbeat_between_frequent_updates() -> None:

@@ -1,0 +1,156 @@
+"""The fake exchange's REST token call, over real HTTP/1.1 on loopback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import h11
+import httpx
+import pytest
+import trio
+
+from kraken_trio._proto.auth import NonceSource, sign_rest_request
+from kraken_trio.testing import FakeKraken, open_fake_kraken
+
+PATH = "/0/private/GetWebSocketsToken"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeKraken]:
+    async with open_fake_kraken(update_interval=0) as f:
+        yield f
+
+
+async def post_token(
+    fake: FakeKraken,
+    nonce: int,
+    *,
+    key: str | None = None,
+    secret: str | None = None,
+    body: str | None = None,
+) -> tuple[int, Any]:
+    body = f"nonce={nonce}" if body is None else body
+    sig = sign_rest_request(secret or fake.api_secret, PATH, nonce, body)
+    headers = {
+        "API-Key": key or fake.api_key,
+        "API-Sign": sig,
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": "kraken-trio-tests",
+    }
+    with trio.fail_after(5):
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(fake.rest_url + PATH, content=body, headers=headers)
+    return resp.status_code, resp.json()
+
+
+async def test_valid_request_gets_a_token(fake: FakeKraken) -> None:
+    nonces = NonceSource()
+    status, answer = await post_token(fake, nonces.next(time.time()))
+    assert status == 200
+    assert answer["error"] == []
+    assert list(answer["result"]) == ["token", "expires"]
+    assert answer["result"]["expires"] == 900
+    token = answer["result"]["token"]
+    assert len(token) >= 40
+    status, again = await post_token(fake, nonces.next(time.time()))
+    assert again["result"]["token"] != token
+    assert len(fake.exchange.tokens) == 2
+    assert fake.exchange.tokens.lookup(token, time.time()) == fake.api_key
+
+
+async def test_unknown_key(fake: FakeKraken) -> None:
+    _, answer = await post_token(fake, 1, key="not-a-key")
+    assert answer == {"error": ["EAPI:Invalid key"], "result": {}}
+
+
+async def test_wrong_signature(fake: FakeKraken) -> None:
+    other = fake.new_account().secret
+    _, answer = await post_token(fake, 1, secret=other)
+    assert answer == {"error": ["EAPI:Invalid signature"], "result": {}}
+
+
+async def test_signature_covers_the_exact_body(fake: FakeKraken) -> None:
+    nonce = 5
+    sig = sign_rest_request(fake.api_secret, PATH, nonce, f"nonce={nonce}")
+    with trio.fail_after(5):
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(
+                fake.rest_url + PATH,
+                content=f"nonce={nonce}&otp=1",
+                headers={"API-Key": fake.api_key, "API-Sign": sig},
+            )
+    assert resp.json()["error"] == ["EAPI:Invalid signature"]
+
+
+async def test_nonce_must_increase_per_key(fake: FakeKraken) -> None:
+    _, answer = await post_token(fake, 1000)
+    assert answer["error"] == []
+    _, answer = await post_token(fake, 1000)
+    assert answer == {"error": ["EAPI:Invalid nonce"], "result": {}}
+    _, answer = await post_token(fake, 999)
+    assert answer["error"] == ["EAPI:Invalid nonce"]
+    # another key has its own nonce
+    creds = fake.new_account()
+    _, answer = await post_token(fake, 10, key=creds.api_key, secret=creds.secret)
+    assert answer["error"] == []
+    _, answer = await post_token(fake, 1001)
+    assert answer["error"] == []
+
+
+async def test_reject_next_auth_fault(fake: FakeKraken) -> None:
+    fake.rest.faults.reject_next_auth(2)
+    assert (await post_token(fake, 1))[1]["error"] == ["EAPI:Invalid key"]
+    assert (await post_token(fake, 2))[1]["error"] == ["EAPI:Invalid key"]
+    assert (await post_token(fake, 3))[1]["error"] == []
+
+
+async def test_public_time_and_unknown_path(fake: FakeKraken) -> None:
+    with trio.fail_after(5):
+        async with httpx.AsyncClient() as http:
+            resp = await http.get(fake.rest_url + "/0/public/Time")
+            assert resp.status_code == 200
+            assert abs(resp.json()["result"]["unixtime"] - time.time()) < 5
+            resp = await http.get(fake.rest_url + "/0/public/Nope")
+            assert resp.status_code == 404
+            assert resp.json()["error"] == ["EGeneral:Unknown method"]
+
+
+async def test_keep_alive_and_recording_without_signature(fake: FakeKraken) -> None:
+    with trio.fail_after(5):
+        async with httpx.AsyncClient() as http:
+            for _ in range(3):
+                resp = await http.get(fake.rest_url + "/0/public/SystemStatus")
+                assert resp.json()["result"]["status"] == "online"
+    await post_token(fake, 1)
+    assert len(fake.rest.received) == 4
+    last = fake.rest.received[-1]
+    assert last.path == PATH
+    assert last.body == "nonce=1"
+    assert "api-sign" not in last.headers
+    assert last.headers["api-key"] == fake.api_key
+
+
+async def test_garbage_is_answered_by_h11_not_by_a_hang(fake: FakeKraken) -> None:
+    host, port = fake.rest_url.removeprefix("http://").split(":")
+    with trio.fail_after(5):
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(b"NOT HTTP AT ALL\r\n\r\n")
+            data = b""
+            while chunk := await stream.receive_some(4096):
+                data += chunk
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(data)
+    event = conn.next_event()
+    assert isinstance(event, h11.Response)
+    assert event.status_code == 400
+
+
+async def test_repr_hides_the_secret(fake: FakeKraken) -> None:
+    assert fake.api_secret not in repr(fake)
+    assert fake.api_secret not in repr(fake.credentials)
+    assert fake.api_key not in repr(fake)
