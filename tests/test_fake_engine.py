@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
@@ -1528,3 +1529,90 @@ def test_snapshot_keeps_the_last_50_trades(engine: Engine, book: Book) -> None:
     assert all(t["exec_type"] == "trade" for t in trades)
     every = [e for e in executions(engine.drain()) if e["exec_type"] == "trade"]
     assert [t["exec_id"] for t in trades] == [t["exec_id"] for t in every[-50:]]
+
+
+def random_market_move(book: Book, rng: random.Random) -> None:
+    """Move the BTC/USD book: shift every level by a random number of ticks and print."""
+    shift = D(rng.randint(-30, 30))
+    asks = {p + shift: q for p, q in book.asks["BTC/USD"].items()}
+    bids = {p + shift: q for p, q in book.bids["BTC/USD"].items()}
+    if rng.random() < 0.5:
+        asks[min(asks) - D(rng.randint(1, 20))] = D(rng.choice(["0.05", "0.2", "1"]))
+    if rng.random() < 0.5:
+        bids[max(bids) + D(rng.randint(1, 20))] = D(rng.choice(["0.05", "0.2", "1"]))
+    best_bid = max(bids)
+    asks = {p: q for p, q in asks.items() if p > best_bid} or {best_bid + 1: D(1)}
+    book.asks["BTC/USD"], book.bids["BTC/USD"] = asks, bids
+    book.print_trade("BTC/USD", str(rng.choice([max(bids), min(asks)])))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_trading_keeps_books_balanced(seed: int) -> None:
+    rng = random.Random(seed)
+    book = btc_book()
+    for price in range(65030, 65300, 10):
+        book.level("BTC/USD", "sell", f"{price}.0", "0.5")
+    for price in range(64960, 64700, -10):
+        book.level("BTC/USD", "buy", f"{price}.0", "0.5")
+    eng = Engine(book, default_balances={"USD": D("30000"), "BTC": D("0.5")})
+    now = T0
+    events: list[PrivateEvent] = []
+    for _ in range(150):
+        now += rng.choice([0.5, 2.0, 20.0])
+        action = rng.random()
+        last = book.last_price("BTC/USD")
+        side = rng.choice(["buy", "sell"])
+        qty = D(rng.choice(["0.01", "0.05", "0.1", "0.3"]))
+        offset = D(rng.randint(-80, 80))
+        if action < 0.35:
+            params = limit(
+                side, str(qty), str(last + offset), time_in_force=rng.choice(["gtc", "ioc"])
+            )
+        elif action < 0.5:
+            params = {"order_type": "market", "side": side, "order_qty": qty, "symbol": "BTC/USD"}
+        elif action < 0.65:
+            kind = rng.choice(["stop-loss", "take-profit", "trailing-stop", "stop-loss-limit"])
+            trig_type = "quote" if kind == "trailing-stop" else "static"
+            trig = D(rng.randint(10, 60)) if kind == "trailing-stop" else last + offset
+            params = stop(kind, side, str(trig), trig_type, str(qty))
+            if kind == "stop-loss-limit":
+                params["limit_price"] = trig
+        elif action < 0.75 and eng.open_orders("alice"):
+            victim = rng.choice(eng.open_orders("alice"))
+            eng.request("alice", "cancel_order", {"order_id": [victim["order_id"]]}, now)
+            events.extend(eng.drain())
+            continue
+        else:
+            random_market_move(book, rng)
+            eng.on_market("BTC/USD", now)
+            events.extend(eng.drain())
+            continue
+        eng.request("alice", "add_order", params, now)
+        events.extend(eng.drain())
+
+    # Ledger arithmetic: every entry moves its asset's balance by amount - fee.
+    running = {"USD": D("30000"), "BTC": D("0.5")}
+    for entry in ledger(events):
+        running[entry["asset"]] += entry["amount"] - entry["fee"]
+        assert entry["balance"] == running[entry["asset"]]
+        assert entry["balance"] >= 0
+    assert eng.balances("alice") == running
+    # Every order's stream: pending_new first, one terminal event last, quantities add up.
+    by_order: dict[str, list[dict[str, Any]]] = {}
+    for item in executions(events):
+        by_order.setdefault(item["order_id"], []).append(item)
+    open_ids = {o["order_id"] for o in eng.open_orders("alice")}
+    terminal = {"filled", "canceled", "expired"}
+    traded = 0
+    for oid, stream in by_order.items():
+        assert stream[0]["exec_type"] == "pending_new"
+        ends = [i for i, item in enumerate(stream) if item["exec_type"] in terminal]
+        if oid in open_ids:
+            assert ends == []
+        else:
+            assert ends == [len(stream) - 1]
+        fills = [item["last_qty"] for item in stream if item["exec_type"] == "trade"]
+        traded += len(fills)
+        if stream[-1]["exec_type"] == "filled":
+            assert sum(fills, D(0)) == stream[0]["order_qty"] == stream[-1]["cum_qty"]
+    assert traded > 5  # the scenario really trades
