@@ -45,6 +45,14 @@ class Client:
     async def recv(self) -> Any:
         return loads(await self.recv_text())
 
+    async def drain_until_pong(self) -> list[Any]:
+        """Everything queued before a pong (the server queues frames in order)."""
+        await self.send({"method": "ping", "req_id": 424242})
+        out = []
+        while (msg := await self.recv()).get("method") != "pong":
+            out.append(msg)
+        return out
+
     async def recv_until(self, pred: Any, *, limit: int = 5000) -> Any:
         for _ in range(limit):
             msg = await self.recv()
@@ -577,3 +585,89 @@ async def test_market_is_deterministic_per_seed() -> None:
                 data = (await c.recv())["data"][0]
                 snaps.append((data["bids"], data["asks"], data["checksum"]))
     assert snaps[0] == snaps[1]
+
+
+# --- ohlc, instrument ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interval", [1, 5, 15, 30, 60, 240, 1440, 10080, 21600])
+async def test_ohlc_every_interval(fake: FakeKraken, interval: int) -> None:
+    async with connect(public(fake)) as c:
+        await c.send(
+            {
+                "method": "subscribe",
+                "params": {"channel": "ohlc", "symbol": ["ETH/USD"], "interval": interval},
+                "req_id": 121,
+            }
+        )
+        ack = await c.recv()
+        assert ack["result"] == {
+            "channel": "ohlc",
+            "interval": interval,
+            "snapshot": True,
+            "symbol": "ETH/USD",
+            "warnings": ["timestamp is deprecated, use interval_begin"],
+        }
+        snap = await c.recv()
+        assert list(snap) == ["channel", "type", "timestamp", "data"]
+        assert snap["type"] == "snapshot"
+        assert TS9.match(snap["timestamp"])
+        assert len(snap["data"]) > 1
+        candle = snap["data"][-1]
+        assert list(candle) == [
+            "symbol", "open", "high", "low", "close", "trades", "volume", "vwap",
+            "interval_begin", "interval", "timestamp",
+        ]  # fmt: skip
+        assert candle["interval"] == interval
+        assert TS9.match(candle["interval_begin"])
+        assert TS6.match(candle["timestamp"])
+        begins = [d["interval_begin"] for d in snap["data"]]
+        assert begins == sorted(begins)
+        assert len(candle["open"].split(".")[1]) == 2
+        book = fake.market.books["ETH/USD"]
+        trade_id = book.trade_id
+        while book.trade_id == trade_id:
+            await fake.step()
+        update = (await c.drain_until_pong())[-1]
+        assert update["type"] == "update"
+        assert len(update["data"]) == 1
+        assert update["data"][0]["close"] == book.price_text(book.last)
+        assert float(update["data"][0]["low"]) <= float(update["data"][0]["close"])
+
+
+async def test_ohlc_bad_interval(fake: FakeKraken) -> None:
+    async with connect(public(fake)) as c:
+        await c.send(
+            {
+                "method": "subscribe",
+                "params": {"channel": "ohlc", "symbol": ["ETH/USD"], "interval": 2},
+            }
+        )
+        err = await c.recv()
+        assert err["success"] is False
+        assert err["error"] == "Subscription ohlc interval not supported"
+
+
+async def test_instrument_snapshot_from_the_pair_table(fake: FakeKraken) -> None:
+    async with connect(public(fake)) as c:
+        await c.send({"method": "subscribe", "params": {"channel": "instrument"}, "req_id": 0})
+        ack = await c.recv()
+        assert ack["result"] == {
+            "channel": "instrument",
+            "snapshot": True,
+            "warnings": ["tick_size is deprecated, use price_increment"],
+        }
+        text = await c.recv_text()
+        assert '"qty_increment":0.00000001' in text
+        assert '"price_increment":0.000000001' in text  # SHIB/USD
+        snap = loads(text)
+        assert snap["type"] == "snapshot"
+        assert set(snap["data"]) == {"assets", "pairs"}
+        pairs = {p["symbol"]: p for p in snap["data"]["pairs"]}
+        assert set(pairs) == set(fake.market.symbols)
+        for symbol, (pp, qp) in PRECISION.items():
+            assert (pairs[symbol]["price_precision"], pairs[symbol]["qty_precision"]) == (pp, qp)
+        assert pairs["BTC/USD"]["qty_min"] == "0.00010000"
+        assert {a["id"] for a in snap["data"]["assets"]} >= {"BTC", "USD", "ETH", "SHIB"}
+        await c.send({"method": "unsubscribe", "params": {"channel": "instrument"}})
+        assert (await c.recv())["result"] == {"channel": "instrument"}
