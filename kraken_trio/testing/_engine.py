@@ -1715,7 +1715,11 @@ class Engine:
             "reason": "User requested",
         }
         if order.limit_price is not None:
-            more["limit_price"] = order.limit_price
+            more["limit_price"] = (
+                order.limit_price
+                if order.limit_price_type == "pct"
+                else self._q_price(order, order.limit_price)
+            )
         if display_qty is not None:
             more["display_qty"] = self._q_qty(order, display_qty)
         if order.trigger is not None and new_trigger is not None:
