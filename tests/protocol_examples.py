@@ -107,6 +107,8 @@ BATCH_CANCEL_RESPONSE_LIVE = b'{"method":"batch_cancel","orders_cancelled":2,"re
 # Spot v2: requests (§1.1, §2.3, §2.7, §4)
 
 PING = b'{"method":"ping","req_id":101}'
+SUBSCRIBE_TICKER_REQUEST = b'{"method": "subscribe", "params": {"channel": "ticker", "symbol": ["BTC/USD", "MATIC/GBP"]}, "req_id": 1234}'
+UNSUBSCRIBE_TICKER_REQUEST = b'{"method": "unsubscribe", "params": {"channel": "ticker", "symbol": ["BTC/USD"]}, "req_id": 1235}'
 LEVEL3_SUBSCRIBE = b'{"method":"subscribe","params":{"channel":"level3","symbol":["ALGO/USD","MATIC/USD"],"snapshot":true,"token":"G38a1tGFzqGiUCmnegBcm8d4nfP3tytiNQz6tkCBYXY"}}'
 EXECUTIONS_SUBSCRIBE = b'{"method":"subscribe","params":{"channel":"executions","token":"G38a1tGFzqGiUCmnegBcm8d4nfP3tytiNQz6tkCBYXY","snap_orders":true,"snap_trades":true}}'
 ADD_ORDER_REQUEST = b'{"method":"add_order","params":{"order_type":"limit","side":"buy","limit_price":26500.4,"order_userref":100054,"order_qty":1.2,"symbol":"BTC/USD","token":"G38a1tGFzqGiUCmnegBcm8d4nfP3tytiNQz6tkCBYXY"},"req_id":123456789}'

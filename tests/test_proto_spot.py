@@ -786,6 +786,8 @@ def test_text_frames_decode_like_bytes(name: str) -> None:
 REQUESTS = frozenset(
     {
         "PING",
+        "SUBSCRIBE_TICKER_REQUEST",
+        "UNSUBSCRIBE_TICKER_REQUEST",
         "LEVEL3_SUBSCRIBE",
         "EXECUTIONS_SUBSCRIBE",
         "ADD_ORDER_REQUEST",
