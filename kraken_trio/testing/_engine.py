@@ -461,6 +461,7 @@ class Engine:
         )
         self._accounts: dict[str, _Account] = {}
         self._orders: dict[str, _Order] = {}  # every open order, by id
+        self._by_symbol: dict[str, dict[str, _Order]] = {}  # the same, per symbol
         self._events: list[PrivateEvent] = []
         self._counters: dict[str, int] = {}
         self._asset_places: dict[str, int] = {}
@@ -592,8 +593,8 @@ class Engine:
     def resting(self, symbol: str) -> list[tuple[Side, Decimal, Decimal, str]]:
         """(side, price, displayed remaining qty, order_id) of the resting limit orders."""
         out: list[tuple[Side, Decimal, Decimal, str]] = []
-        for order in self._orders.values():
-            if order.symbol == symbol and order.resting and order.working_limit is not None:
+        for order in self._by_symbol.get(symbol, {}).values():
+            if order.resting and order.working_limit is not None:
                 shown = order.remaining
                 if order.display_remain is not None:
                     shown = min(shown, order.display_remain)
@@ -1227,6 +1228,7 @@ class Engine:
         self._emit(acct.name, "executions", self._order_view(order, "pending_new", now))
         acct.orders[order.order_id] = order
         self._orders[order.order_id] = order
+        self._by_symbol.setdefault(order.symbol, {})[order.order_id] = order
         if order.post_only and order.limit_price is not None and self._crosses(order):
             self._close(order, now, "canceled", "Post only order")
             return
@@ -1396,6 +1398,7 @@ class Engine:
 
     def _forget(self, order: _Order) -> None:
         self._orders.pop(order.order_id, None)
+        self._by_symbol.get(order.symbol, {}).pop(order.order_id, None)
         acct = self._accounts.get(order.account)
         if acct is not None:
             acct.orders.pop(order.order_id, None)
@@ -1511,14 +1514,15 @@ class Engine:
         the market trading through a resting order."""
         trade_id = self.market.take(order.symbol, order.side, price, qty, now)
         last = self.market.last_price(order.symbol)
-        for other in self._orders.values():
-            if other.symbol == order.symbol:
-                other.seen_last = last
+        for other in self._by_symbol.get(order.symbol, {}).values():
+            other.seen_last = last
         return trade_id
 
     def _process_market(self, symbol: str, now: float) -> None:
+        orders = list(self._by_symbol.get(symbol, {}).values())
+        if not orders:
+            return
         last = self.market.last_price(symbol)
-        orders = [o for o in self._orders.values() if o.symbol == symbol]
         # Which orders saw the market print a new price since the engine last looked?
         moved = {o.order_id for o in orders if o.seen_last is not None and o.seen_last != last}
         for order in orders:
