@@ -23,7 +23,7 @@ import pytest
 
 from kraken_trio import KrakenError, ProtocolError
 from kraken_trio._proto import spot as s
-from kraken_trio._proto.checksum import checksum_digits, crc32_levels
+from kraken_trio._proto.checksum import checksum_digits, crc32_levels, fixed
 from kraken_trio._proto.codec import SpotDecoder, SpotMessage
 
 DECODER = SpotDecoder()
@@ -1033,3 +1033,114 @@ def test_recorded_book_fixture_decodes_line_by_line() -> None:
     first = DECODER.decode(lines[0])
     assert isinstance(first, s.BookMessage)
     assert book_checksum(first.data[0], 1, 8) == 2785033588
+
+
+# --------------------------------------------------------------------------------------------
+# Checksum helpers (kraken_trio._proto.checksum)
+
+# §3.2 guide example (BTC/USD, price precision 1, qty precision 8), checksum 3310070434.
+GUIDE_BIDS = [
+    ("45283.5", "0.10000000"),
+    ("45283.4", "1.54582015"),
+    ("45282.1", "0.10000000"),
+    ("45281.0", "0.10000000"),
+    ("45280.3", "1.54592586"),
+    ("45279.0", "0.07990000"),
+    ("45277.6", "0.03310103"),
+    ("45277.5", "0.30000000"),
+    ("45277.3", "1.54602737"),
+    ("45276.6", "0.15445238"),
+]
+GUIDE_ASKS = [
+    ("45285.2", "0.00100000"),
+    ("45286.4", "1.54571953"),
+    ("45286.6", "1.54571109"),
+    ("45289.6", "1.54560911"),
+    ("45290.2", "0.15890660"),
+    ("45291.8", "1.54553491"),
+    ("45294.7", "0.04454749"),
+    ("45296.1", "0.35380000"),
+    ("45297.5", "0.09945542"),
+    ("45299.5", "0.18772827"),
+]
+GUIDE_ASKS_STRING = (
+    "45285210000045286415457195345286615457110945289615456091145290215890660452918154553491"
+    "452947445474945296135380000452975994554245299518772827"
+)
+GUIDE_BIDS_STRING = (
+    "452835100000004528341545820154528211000000045281010000000452803154592586452790799000045277"
+    "633101034527753000000045277315460273745276615445238"
+)
+
+
+def guide_digits(levels: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(checksum_digits(Decimal(p), 1), checksum_digits(Decimal(q), 8)) for p, q in levels]
+
+
+def test_checksum_digits_reproduce_the_guide_strings() -> None:
+    asks, bids = guide_digits(GUIDE_ASKS), guide_digits(GUIDE_BIDS)
+    assert "".join(p + q for p, q in asks) == GUIDE_ASKS_STRING
+    assert "".join(p + q for p, q in bids) == GUIDE_BIDS_STRING
+    assert crc32_levels(asks, bids) == 3310070434
+
+
+def test_guide_vector_from_floats_rerendered_at_pair_precision() -> None:
+    # A float-parsing client loses the trailing zeros; re-rendering at precision restores them.
+    asks = [(Decimal(repr(float(p))), Decimal(repr(float(q)))) for p, q in GUIDE_ASKS]
+    bids = [(Decimal(repr(float(p))), Decimal(repr(float(q)))) for p, q in GUIDE_BIDS]
+    rendered_asks = [(checksum_digits(p, 1), checksum_digits(q, 8)) for p, q in asks]
+    rendered_bids = [(checksum_digits(p, 1), checksum_digits(q, 8)) for p, q in bids]
+    assert crc32_levels(rendered_asks, rendered_bids) == 3310070434
+    # ...and naive text of the floats does not match.
+    naive = [(str(p).replace(".", "").lstrip("0"), "") for p, _ in asks]
+    assert crc32_levels(naive, []) != crc32_levels(rendered_asks, [])
+
+
+def test_crc32_levels_is_standard_crc32_asks_first() -> None:
+    assert crc32_levels([("1234", "56789")], []) == 0xCBF43926
+    assert crc32_levels([], [("123", "456789")]) == 0xCBF43926
+    assert crc32_levels([("12", "34")], [("56", "789")]) == 0xCBF43926
+    assert crc32_levels([("56", "789")], [("12", "34")]) != 0xCBF43926  # order matters
+    assert crc32_levels([], []) == 0
+
+
+def test_crc32_levels_on_the_l3_docs_vector() -> None:
+    # §3.5: Kraken's L3 example hashes the numbers as printed (one item per order).
+    asks = (
+        "44939545230839344939511126144939510000044939510000004495001033492644953064537449550250000"
+        "449596356300004495963563000044960133807244960288967575449670314392283449785677896044979235630000"
+    )
+    bids = (
+        "449394889686994493944521000044939410000000449394142963234493942500000044939410292988449394"
+        "338800004493941281408604493713346877449347356300004493022273429944930210000004493025550000"
+        "449302700000004493021500000044928010524044919633870000449195761000044912035630000449097669000"
+        "044901988982"
+    )
+    assert crc32_levels([(asks, "")], [(bids, "")]) == 1063832831
+
+
+@pytest.mark.parametrize(
+    ("value", "places", "text", "digits"),
+    [
+        (Decimal("0.00000000"), 8, "0.00000000", ""),  # all zeros strip to nothing
+        (Decimal("0"), 8, "0.00000000", ""),
+        (Decimal("1E-8"), 8, "0.00000001", "1"),  # never exponent notation
+        (Decimal("1e-08"), 8, "0.00000001", "1"),
+        (Decimal("0.001"), 8, "0.00100000", "100000"),
+        (Decimal("0.00100000"), 8, "0.00100000", "100000"),
+        (Decimal("45285.2"), 1, "45285.2", "452852"),
+        (Decimal("0.566"), 4, "0.5660", "5660"),
+        (Decimal("18097.1547"), 8, "18097.15470000", "1809715470000"),
+        (Decimal("1098.3947558"), 8, "1098.39475580", "109839475580"),
+        (Decimal("0.031370"), 6, "0.031370", "31370"),
+        (Decimal("0.000012345"), 9, "0.000012345", "12345"),  # SHIB/USD: price precision 9
+        (Decimal("1.2E-8"), 9, "0.000000012", "12"),
+        (Decimal("1000000"), 5, "1000000.00000", "100000000000"),  # SHIB qty precision 5
+        (Decimal("1E+3"), 1, "1000.0", "10000"),
+        (Decimal("29430"), 1, "29430.0", "294300"),
+        (Decimal("7"), 0, "7", "7"),
+    ],
+)
+def test_fixed_and_checksum_digits(value: Decimal, places: int, text: str, digits: str) -> None:
+    assert fixed(value, places) == text
+    assert checksum_digits(value, places) == digits
