@@ -14,7 +14,7 @@ import trio
 
 from .._config import WsKey
 from .._proto.auth import Credentials
-from ._faults import Faults, Received
+from ._faults import Faults
 from ._market import Market
 from ._pairs import DEFAULT_PAIRS, PairSpec
 from ._rest import RestServer, TokenStore
@@ -119,14 +119,27 @@ class FakeKraken:
             return self.futures
         return self._spot[key]
 
-    def faults(self, key: WsKey) -> Faults:
-        """The fault switches of the server behind ``key``."""
-        faults: Faults = self.server(key).faults
-        return faults
+    def faults(self, key: WsKey) -> Any:
+        """The fault switches of the server behind ``key``.
 
-    def received(self, key: WsKey) -> list[Received]:
-        """Every frame the server behind ``key`` received, in order."""
-        received: list[Received] = self.server(key).received
+        Spot keys give a :class:`~kraken_trio.testing.Faults`; the futures keys give the
+        futures server's faults object, which shares ``drop``, ``send_raw``, ``refuse``,
+        ``restart``, ``reject_next_auth``, ``stall_pongs`` and ``delay``.
+        """
+        return self.server(key).faults
+
+    def spot_faults(self, key: WsKey) -> Faults:
+        """:meth:`faults` for a spot key, typed."""
+        if key.is_futures:
+            raise ValueError(f"{key} is not a spot endpoint")
+        return self._spot[key].faults
+
+    def received(self, key: WsKey) -> list[Any]:
+        """Every frame the server behind ``key`` received, in order.
+
+        Spot servers record :class:`~kraken_trio.testing.Received` items.
+        """
+        received: list[Any] = self.server(key).received
         return received
 
     def new_account(self, balances: Mapping[str, Decimal] | None = None) -> Credentials:

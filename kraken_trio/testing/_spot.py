@@ -531,7 +531,7 @@ class SpotServer:
         self.connections_accepted = 0
         self._conns: dict[int, _Conn] = {}
         self._index: dict[tuple[str, str | None], dict[int, _Conn]] = {}
-        self._listening = trio.Event()
+        self._received_changed = trio.Event()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, url={self.url!r}, {len(self._conns)} live)"
@@ -546,6 +546,21 @@ class SpotServer:
     def subscriptions(self) -> dict[int, list[tuple[str, str | None]]]:
         """Live ``(channel, symbol)`` subscriptions per connection id (symbol None if none)."""
         return {cid: list(conn.subs) for cid, conn in self._conns.items()}
+
+    async def wait_received(self, count: int) -> list[Received]:
+        """Wait until at least ``count`` frames have been received in total; returns them.
+
+        A checkpoint; bound it with ``trio.fail_after``.
+        """
+        while len(self.received) < count:
+            await self._received_changed.wait()
+        await trio.lowlevel.checkpoint()
+        return self.received
+
+    def _record(self, conn: _Conn, message: Any) -> None:
+        self.received.append(Received(conn.id, message, trio.current_time()))
+        self._received_changed.set()
+        self._received_changed = trio.Event()
 
     def subscribers(self, channel: str, symbol: str | None = None) -> int:
         """How many live connections are subscribed to ``(channel, symbol)``."""
@@ -655,10 +670,10 @@ class SpotServer:
             try:
                 msg = decode(frame)
             except msgspec.DecodeError:
-                self.received.append(Received(conn.id, frame, trio.current_time()))
+                self._record(conn, frame)
                 await self._reply(conn, _response(None, None, time_in, error="Malformed request"))
                 continue
-            self.received.append(Received(conn.id, msg, trio.current_time()))
+            self._record(conn, msg)
             await self._dispatch(conn, msg, time_in)
 
     async def _reply(self, conn: _Conn, frame: str) -> None:
