@@ -154,3 +154,36 @@ async def test_repr_hides_the_secret(fake: FakeKraken) -> None:
     assert fake.api_secret not in repr(fake)
     assert fake.api_secret not in repr(fake.credentials)
     assert fake.api_key not in repr(fake)
+
+
+async def test_json_body_is_signed_over_its_exact_text(fake: FakeKraken) -> None:
+    body = '{"nonce": "77"}'
+    sig = sign_rest_request(fake.api_secret, PATH, "77", body)
+    with trio.fail_after(5):
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(
+                fake.rest_url + PATH,
+                content=body,
+                headers={
+                    "API-Key": fake.api_key,
+                    "API-Sign": sig,
+                    "Content-Type": "application/json; charset=utf-8",
+                },
+            )
+    assert resp.json()["error"] == []
+    assert resp.json()["result"]["token"]
+
+
+async def test_asset_pairs_from_the_pair_table(fake: FakeKraken) -> None:
+    with trio.fail_after(5):
+        async with httpx.AsyncClient() as http:
+            resp = await http.get(fake.rest_url + "/0/public/AssetPairs?pair=BTC/USD,SHIBUSD")
+            everything = await http.get(fake.rest_url + "/0/public/AssetPairs")
+            unknown = await http.get(fake.rest_url + "/0/public/AssetPairs?pair=NOPE")
+    result = resp.json()["result"]
+    assert set(result) == {"BTC/USD", "SHIBUSD"}
+    assert (result["BTC/USD"]["pair_decimals"], result["BTC/USD"]["lot_decimals"]) == (1, 8)
+    assert (result["SHIBUSD"]["pair_decimals"], result["SHIBUSD"]["lot_decimals"]) == (9, 5)
+    assert result["SHIBUSD"]["tick_size"] == "0.000000001"
+    assert len(everything.json()["result"]) == len(fake.market.symbols)
+    assert unknown.json() == {"error": ["EQuery:Unknown asset pair"], "result": {}}

@@ -233,6 +233,7 @@ async def open_fake_kraken(
     secret = api_secret or default_secret
     Credentials(key, secret)  # validates the secret (base64) without echoing it
     now = time.time()
+    pairs = list(pairs)
     market = Market(seed=seed, pairs=pairs, now=now)
     engine = _make_engine(market, balances)
     if engine is not None:
@@ -257,7 +258,7 @@ async def open_fake_kraken(
             "spot beta private", exchange, heartbeat_interval=heartbeat_interval
         ),
     }
-    rest = RestServer(tokens, credentials)
+    rest = RestServer(tokens, credentials, pairs)
     async with trio.open_nursery() as nursery:
         endpoints: dict[WsKey, str] = {}
         for offset, (ws_key, server) in enumerate(spot.items()):

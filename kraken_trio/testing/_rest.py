@@ -6,7 +6,10 @@ Routes:
     increasing ``nonce`` per key; answers ``{"error":[],"result":{"token":...,"expires":900}}``
     or ``{"error":["EAPI:Invalid key"],"result":{}}`` (also ``EAPI:Invalid signature``,
     ``EAPI:Invalid nonce``).
-    ``GET|POST /0/public/Time`` and ``/0/public/SystemStatus``: Kraken-shaped answers.
+    The body may be form-encoded or JSON (``Content-Type: application/json``), as Kraken allows.
+    ``GET|POST /0/public/Time``, ``/0/public/SystemStatus`` and ``/0/public/AssetPairs``
+    (``?pair=BTC/USD,ETHUSD``; keyed by the name asked for, else by altname): Kraken-shaped
+    answers built from the pair table.
     Anything else: HTTP 404 with ``{"error":["EGeneral:Unknown method"],"result":{}}``.
 """
 
@@ -14,9 +17,11 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -26,6 +31,7 @@ import h11
 import trio
 
 from .._proto.auth import sign_rest_request
+from ._pairs import DEFAULT_PAIRS, PairSpec
 from ._wire import encode, ts0
 
 __all__ = ["RestFaults", "RestRequest", "RestServer", "TokenStore"]
@@ -124,10 +130,17 @@ class RestServer:
     Args:
         tokens: Where issued tokens are recorded (shared with the WebSocket servers).
         credentials: API key -> base64 secret of every account; mutable (new accounts).
+        pairs: The pairs ``AssetPairs`` describes.
     """
 
-    def __init__(self, tokens: TokenStore, credentials: dict[str, str]) -> None:
+    def __init__(
+        self,
+        tokens: TokenStore,
+        credentials: dict[str, str],
+        pairs: Sequence[PairSpec] = DEFAULT_PAIRS,
+    ) -> None:
         self.tokens = tokens
+        self._pairs = list(pairs)
         self._credentials = credentials
         self._nonces: dict[str, int] = {}
         self.faults = RestFaults()
@@ -250,7 +263,43 @@ class RestServer:
             }
         if path == "/0/public/SystemStatus":
             return 200, {"error": [], "result": {"status": "online", "timestamp": ts0(time.time())}}
+        if path == "/0/public/AssetPairs":
+            query = target.split("?", 1)[1] if "?" in target else ""
+            if method == "POST":
+                query = text
+            return self._asset_pairs(parse_qs(query).get("pair", [""])[0])
         return 404, {"error": ["EGeneral:Unknown method"], "result": {}}
+
+    def _asset_pairs(self, wanted: str) -> tuple[int, dict[str, Any]]:
+        result: dict[str, Any] = {}
+        names = [n for n in wanted.split(",") if n]
+        for spec in self._pairs:
+            altname = spec.base + spec.quote
+            info = {
+                "altname": altname,
+                "wsname": spec.symbol,
+                "aclass_base": "currency",
+                "base": spec.base,
+                "aclass_quote": "currency",
+                "quote": spec.quote,
+                "lot": "unit",
+                "cost_decimals": spec.cost_precision,
+                "pair_decimals": spec.price_precision,
+                "lot_decimals": spec.qty_precision,
+                "lot_multiplier": 1,
+                "ordermin": format(spec.qty_min, "f"),
+                "costmin": format(spec.cost_min, "f"),
+                "tick_size": format(spec.price_increment, "f"),
+                "status": "online",
+            }
+            if not names:
+                result[altname] = info
+            for name in names:
+                if name in (spec.symbol, altname):
+                    result[name] = info
+        if names and len(result) < len(names):
+            return 200, {"error": ["EQuery:Unknown asset pair"], "result": {}}
+        return 200, {"error": [], "result": result}
 
     def _token(self, path: str, headers: dict[str, str], body: str) -> tuple[int, dict[str, Any]]:
         def fail(error: str) -> tuple[int, dict[str, Any]]:
@@ -260,8 +309,15 @@ class RestServer:
         secret = self._credentials.get(key)
         if secret is None or self.faults.take_auth_reject():
             return fail("EAPI:Invalid key")
-        fields = parse_qs(body, keep_blank_values=True)
-        nonce_text = fields.get("nonce", [""])[0]
+        if headers.get("content-type", "").startswith("application/json"):
+            try:
+                decoded = json.loads(body)
+            except ValueError:
+                return 200, {"error": ["EGeneral:Invalid arguments"], "result": {}}
+            nonce_text = str(decoded.get("nonce", "")) if isinstance(decoded, dict) else ""
+        else:
+            fields = parse_qs(body, keep_blank_values=True)
+            nonce_text = fields.get("nonce", [""])[0]
         signature = headers.get("api-sign", "")
         try:
             expected = sign_rest_request(secret, path, nonce_text, body)

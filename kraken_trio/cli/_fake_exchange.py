@@ -1,0 +1,98 @@
+"""``kraken-trio fake-exchange``: run the fake Kraken exchange standalone until Ctrl-C.
+
+Prints where everything listens, then serves. With ``--format json`` (default) one line::
+
+    {"endpoints":{"spotPublicV2":"ws://127.0.0.1:...", ...},"rest_url":"http://...",
+     "api_key":"...","api_secret":"..."}
+
+With ``--format text``, one ``key=value`` line per endpoint key, then ``rest``, ``api_key``
+and ``api_secret``. The secret is printed on purpose: it is the fake's own, and clients in
+other processes need it to sign the token request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+import trio
+
+from ..testing import FakeKraken, open_fake_kraken
+from . import Command
+
+__all__ = ["COMMAND", "describe"]
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="base port: public, private, level3, beta public, beta private, REST take "
+        "PORT..PORT+5 (default: ephemeral ports)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="market seed (default 0)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument(
+        "--update-interval",
+        type=float,
+        default=0.05,
+        help="seconds between market steps (default 0.05)",
+    )
+    parser.add_argument(
+        "--format", choices=("json", "text"), default="json", help="how to print the URLs"
+    )
+
+
+def describe(fake: FakeKraken, fmt: str) -> str:
+    """The text ``fake-exchange`` prints for ``fake``."""
+    if fmt == "json":
+        return json.dumps(
+            {
+                "endpoints": {str(k): v for k, v in fake.endpoints.items()},
+                "rest_url": fake.rest_url,
+                "api_key": fake.api_key,
+                "api_secret": fake.api_secret,
+            }
+        )
+    lines = [f"{k}={v}" for k, v in fake.endpoints.items()]
+    lines += [f"rest={fake.rest_url}", f"api_key={fake.api_key}", f"api_secret={fake.api_secret}"]
+    return "\n".join(lines)
+
+
+async def _serve(args: argparse.Namespace, out: TextIO) -> None:
+    async with open_fake_kraken(
+        seed=args.seed,
+        host=args.host,
+        base_port=args.port,
+        update_interval=args.update_interval,
+    ) as fake:
+        print(describe(fake, args.format), file=out, flush=True)
+        await trio.sleep_forever()
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.port < 0 or args.port > 65535 - 6:
+        print(f"kraken-trio fake-exchange: --port {args.port} is out of range", file=sys.stderr)
+        return 2
+    if args.update_interval < 0:
+        print("kraken-trio fake-exchange: --update-interval must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        trio.run(_serve, args, sys.stdout)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(f"kraken-trio fake-exchange: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    return 0  # pragma: no cover - _serve never returns on its own
+
+
+COMMAND = Command(
+    name="fake-exchange",
+    help="run the fake Kraken exchange on loopback and print its URLs",
+    configure=_configure,
+    run=_run,
+)
