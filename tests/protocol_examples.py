@@ -182,6 +182,10 @@ LEVEL3_SNAPSHOT_RECONSTRUCTED = b'{"channel":"level3","type":"snapshot","data":[
 # §2.6: the 2024 capture writes increments fixed-point ("qty_increment":0.00000001, "cost_min":0.50,
 # "qty_min":0.50000000); the rest of this pair is filled in from the documented field list.
 INSTRUMENT_SNAPSHOT_FIXED_POINT = b'{"channel":"instrument","type":"snapshot","data":{"assets":[{"id":"USDC","status":"enabled","precision":8,"precision_display":4,"borrowable":false,"collateral_value":1.00,"margin_rate":0.0200}],"pairs":[{"symbol":"USDC/USD","base":"USDC","quote":"USD","status":"online","qty_precision":8,"qty_increment":0.00000001,"price_precision":4,"cost_precision":5,"marginable":false,"has_index":true,"cost_min":0.50,"tick_size":0.0001,"price_increment":0.0001,"qty_min":0.50000000}]}}'
+# §2.8: the balances unsubscribe ack, printed with "..." for its timestamps.
+UNSUBSCRIBE_ACK_BALANCES = b'{"method":"unsubscribe","result":{"channel":"balances"},"success":true,"time_in":"2024-05-19T16:30:00.000001Z","time_out":"2024-05-19T16:30:00.000002Z"}'
+# §2.3: a level3 ack is not printed; this one follows the per-symbol ack shape of §1.2.
+SUBSCRIBE_ACK_LEVEL3 = b'{"method":"subscribe","req_id":3,"result":{"channel":"level3","depth":10,"snapshot":true,"symbol":"MATIC/USD"},"success":true,"time_in":"2023-10-06T17:35:00.100000Z","time_out":"2023-10-06T17:35:00.100100Z"}'
 # §2.7: the ccxt canceled event is a single data element; here it is in its envelope.
 EXECUTIONS_CANCELED = (
     b'{"channel":"executions","type":"update","data":['

@@ -207,6 +207,19 @@ def check_unsubscribe_ack(m: s.SubscribeResponse) -> None:
     assert (r.channel, r.symbol, r.event_trigger) == ("ticker", "ALGO/USD", "trades")
 
 
+@case("UNSUBSCRIBE_ACK_BALANCES", s.SubscribeResponse)
+def check_unsubscribe_ack_balances(m: s.SubscribeResponse) -> None:
+    r = ack(m, "unsubscribe")
+    assert (r.channel, r.symbol, r.snapshot) == ("balances", None, None)
+
+
+@case("SUBSCRIBE_ACK_LEVEL3", s.SubscribeResponse)
+def check_ack_level3(m: s.SubscribeResponse) -> None:
+    r = ack(m)
+    assert (r.channel, r.symbol, r.depth, r.snapshot) == ("level3", "MATIC/USD", 10, True)
+    assert m.req_id == 3
+
+
 # --------------------------------------------------------------------------------------------
 # Errors (success false, error text, no result)
 
