@@ -994,7 +994,6 @@ class FuturesFaults:
         Returns:
             How many connections were closed.
         """
-        self._exchange._generation += 1
         return await self._exchange._close_all(1012, "service restart")
 
     def reject_next_auth(self, n: int = 1) -> None:
@@ -1027,6 +1026,22 @@ class FuturesExchange:
             :meth:`step`.
         products: Product ids to list (see :func:`futures_product`).
         heartbeat_interval: Seconds between ``heartbeat`` feed messages.
+
+    Example::
+
+        exchange = FuturesExchange(api_key=key, api_secret=secret, update_interval=None)
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(exchange.run)  # "ws://127.0.0.1:<port>/ws/v1"
+            ...  # connect clients to url
+            await exchange.step()  # the market moves one tick
+            order_id = exchange.account.place_order("PI_XBTUSD", "buy", 100, "64000.5")
+            await exchange.faults.drop(reset=True)
+            nursery.cancel_scope.cancel()
+
+    Attributes:
+        faults: The fault switches (:class:`FuturesFaults`).
+        received: Every JSON message received, in order (:class:`Received`).
+        account: The scripted private account (:class:`FuturesAccount`).
     """
 
     def __init__(
@@ -1056,7 +1071,6 @@ class FuturesExchange:
         self._markets = {p: _ProductMarket(futures_product(p), self._rng) for p in products}
         self._conns: dict[int, _Connection] = {}
         self._conn_ids = itertools.count(1)
-        self._generation = 0
         self._url: str | None = None
         self.faults = FuturesFaults(self)
         self.received: list[Received] = []
@@ -1143,46 +1157,59 @@ class FuturesExchange:
 
     async def _handle_stream(self, stream: trio.SocketStream) -> None:
         ws = _StallableConnection(stream, stalled=self._pongs_stalled)
-        conn: _Connection | None = None
+        # trio-websocket's reader task must outlive a cancellation of the server, so that the
+        # closing handshake can complete (it reads the client's close reply); it is shielded and
+        # stopped explicitly once this connection is finished.
+        reader_scope = trio.CancelScope(shield=True)
+
+        async def read_frames() -> None:
+            with reader_scope:
+                await ws._reader_task()
+
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(ws._reader_task)
-                with trio.move_on_after(10) as handshake:
-                    request = await ws._get_request()
-                if handshake.cancelled_caught:
-                    nursery.cancel_scope.cancel()
-                    return
-                status, body = 0, b""
-                if self.faults.refusing:
-                    status, body = 503, b"Service Unavailable"
-                elif request.path.split("?")[0] != FUTURES_PATH:
-                    status, body = 404, b"Not Found"
-                if status:
-                    with trio.move_on_after(_CLOSE_BOUND):
-                        await request.reject(status, body=body)
-                    nursery.cancel_scope.cancel()
-                    return
-                await request.accept()
-                send_channel, receive_channel = trio.open_memory_channel[tuple[float, str | bytes]](
-                    _QUEUE_SIZE
-                )
-                conn = _Connection(next(self._conn_ids), ws, stream, send_channel, nursery)
-                self._conns[conn.id] = conn
+                nursery.start_soon(read_frames)
                 try:
-                    with conn.scope:
-                        conn.send(_encode({"event": "info", "version": 1}))
-                        nursery.start_soon(self._writer, conn, receive_channel)
-                        await self._reader(conn)
+                    await self._serve_handshake(ws, stream, nursery)
                 finally:
-                    del self._conns[conn.id]
-                    with trio.CancelScope(shield=True):
-                        await self._close_connection(conn)
-                    nursery.cancel_scope.cancel()
+                    reader_scope.cancel()
         finally:
-            if conn is not None:
-                conn.done.set()
             with trio.CancelScope(shield=True):
                 await stream.aclose()
+
+    async def _serve_handshake(
+        self, ws: _StallableConnection, stream: trio.SocketStream, nursery: trio.Nursery
+    ) -> None:
+        with trio.move_on_after(10) as handshake:
+            request = await ws._get_request()
+        if handshake.cancelled_caught:
+            return
+        status, body = 0, b""
+        if self.faults.refusing:
+            status, body = 503, b"Service Unavailable"
+        elif request.path.split("?")[0] != FUTURES_PATH:
+            status, body = 404, b"Not Found"
+        if status:
+            with trio.move_on_after(_CLOSE_BOUND):
+                await request.reject(status, body=body)
+            return
+        await request.accept()
+        send_channel, receive_channel = trio.open_memory_channel[tuple[float, str | bytes]](
+            _QUEUE_SIZE
+        )
+        conn = _Connection(next(self._conn_ids), ws, stream, send_channel, nursery)
+        self._conns[conn.id] = conn
+        try:
+            with conn.scope:
+                conn.send(_encode({"event": "info", "version": 1}))
+                nursery.start_soon(self._writer, conn, receive_channel)
+                await self._reader(conn)
+        finally:
+            del self._conns[conn.id]
+            with trio.CancelScope(shield=True):
+                await self._close_connection(conn)
+            conn.done.set()
+            nursery.cancel_scope.cancel()
 
     async def _close_connection(self, conn: _Connection) -> None:
         await conn.send_channel.aclose()
