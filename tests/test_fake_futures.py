@@ -917,6 +917,19 @@ async def test_notifications_auth() -> None:
         assert isinstance(notification["effective_time"], int)
 
 
+async def test_tiny_account_numbers_are_written_in_fixed_point() -> None:
+    async with serving() as exchange, client(exchange) as ws:
+        await private_subscribe(ws, "fills")
+        order = exchange.account.place_order("PF_ETHUSD", "buy", "0.001", "3000")
+        exchange.account.fill(order, "0.001", "3000", fee_paid="0.00000001")
+        await send(ws, {"event": "ping"})
+        with trio.fail_after(WAIT):
+            raw = await ws.get_message()
+        assert isinstance(raw, str)
+        assert '"fee_paid":0.00000001,' in raw
+        assert '"remaining_order_qty":0.000,' in raw
+
+
 def test_account_rejects_bad_scripts() -> None:
     account = FuturesAccount(seed=1)
     order = account.place_order("PF_ETHUSD", "buy", "1", "3000")

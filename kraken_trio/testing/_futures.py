@@ -99,8 +99,19 @@ _ENCODER = msgspec.json.Encoder(decimal_format="number")
 Number = Decimal | int | str
 
 
+def _plain(value: Any) -> Any:
+    """Decimals whose ``str`` uses exponent form (``1E-7``, ``0E-8``) as fixed-point JSON text."""
+    if isinstance(value, Decimal):
+        return msgspec.Raw(format(value, "f").encode()) if "E" in str(value) else value
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _encode(message: Mapping[str, Any]) -> str:
-    return _ENCODER.encode(message).decode()
+    return _ENCODER.encode(_plain(message)).decode()
 
 
 def _now_ms() -> int:
