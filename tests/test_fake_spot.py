@@ -273,8 +273,9 @@ async def test_unsubscribed_channel_stops_flowing(fake: FakeKraken) -> None:
 class ClientBook:
     """A client-side book kept from raw text, checking Kraken's rules as it goes."""
 
-    def __init__(self, depth: int, pp: int, qp: int) -> None:
+    def __init__(self, depth: int, pp: int, qp: int, *, per_level: bool = False) -> None:
         self.depth = depth
+        self.per_level = per_level  # truncate after every level, as python-kraken-sdk does
         self.pp = pp
         self.qp = qp
         self.bids: dict[str, str] = {}
@@ -303,12 +304,17 @@ class ClientBook:
                     side.pop(price, None)
                 else:
                     side[price] = qty
-            if len(side) > self.depth:
-                self.saw_push_out = True
-            keep = sorted(side, key=float, reverse=side_name == "bids")[: self.depth]
-            for price in list(side):
-                if price not in keep:
-                    del side[price]
+                if self.per_level:
+                    self._truncate(side, side_name)
+            self._truncate(side, side_name)
+
+    def _truncate(self, side: dict[str, str], side_name: str) -> None:
+        if len(side) > self.depth:
+            self.saw_push_out = True
+        keep = sorted(side, key=float, reverse=side_name == "bids")[: self.depth]
+        for price in list(side):
+            if price not in keep:
+                del side[price]
 
     def checksum(self) -> int:
         def digits(t: str) -> str:
@@ -350,7 +356,9 @@ async def test_book_snapshot_and_updates_keep_every_checksum(
         assert len(data["bids"]) == depth
         assert len(data["asks"]) == depth
         book = ClientBook(depth, pp, qp)
+        sdk_like = ClientBook(depth, pp, qp, per_level=True)
         book.apply(data)
+        sdk_like.apply(data)
         assert book.checksum() == data["checksum"]
         updates = 0
         for _ in range(60):
@@ -365,7 +373,9 @@ async def test_book_snapshot_and_updates_keep_every_checksum(
                 upd = msg["data"][0]
                 assert TS6.match(upd["timestamp"])
                 book.apply(upd)
+                sdk_like.apply(upd)
                 assert book.checksum() == upd["checksum"]
+                assert sdk_like.checksum() == upd["checksum"]
                 updates += 1
         assert updates > 20
         assert book.saw_delete

@@ -239,12 +239,25 @@ def _visible(
     return changes, slid
 
 
+def _deletions_first(changes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Reorder a side's changes: levels that end deleted first (one qty 0 each), then the rest.
+
+    Only the order across different prices changes (a client that applies the whole message
+    and then truncates gets the same book), and it also serves clients that truncate after
+    every level, as python-kraken-sdk does: nothing they drop is needed later.
+    """
+    final = dict(changes)
+    deleted = [(t, 0) for t in dict.fromkeys(t for t, _ in changes) if final[t] == 0]
+    return deleted + [(t, q) for t, q in changes if final[t] != 0]
+
+
 def book_update_frame(book: PairBook, event: BookEvent, depth: int, checksum: int) -> str | None:
     """The ``book`` update a ``depth`` subscriber gets for ``event`` (None: nothing visible)."""
     pp, qp = book.pp, book.qp
     sides: list[list[dict[str, Any]]] = []
     for is_bid in (True, False):
         changes, slid = _visible(book, event, depth, is_bid)
+        changes = _deletions_first(changes)
         lots = book.side(is_bid).lots
         levels = [{"price": raw_units(t, pp), "qty": raw_units(q, qp)} for t, q in changes]
         levels.extend({"price": raw_units(t, pp), "qty": raw_units(lots[t], qp)} for t in slid)
