@@ -1027,10 +1027,19 @@ class Engine:
             return level
         if order.order_type in ("limit", "iceberg"):
             return order.limit_price
-        levels = self.market.opposite_levels(order.symbol, order.side)
-        if levels:
-            return levels[0][0]
-        return self.market.last_price(order.symbol)
+        best = self._best_opposite(order.symbol, order.side)
+        return best if best is not None else self.market.last_price(order.symbol)
+
+    def _best_opposite(self, symbol: str, side: Side) -> Decimal | None:
+        """The best price a `side` taker would hit (the best ask for a buy)."""
+        bid, ask = self.market.best_bid_ask(symbol)
+        return ask if side == "buy" else bid
+
+    def _would_take(self, symbol: str, side: Side, limit: Decimal) -> bool:
+        best = self._best_opposite(symbol, side)
+        if best is None:
+            return False
+        return best <= limit if side == "buy" else best >= limit
 
     def _market_cost(self, order: _Order) -> Decimal:
         """What a market buy of the order's remaining qty would cost, walking the book."""
@@ -1255,20 +1264,25 @@ class Engine:
 
     def _crosses(self, order: _Order) -> bool:
         limit = order.working_limit if order.working_limit is not None else order.limit_price
-        levels = self.market.opposite_levels(order.symbol, order.side)
-        if not levels or limit is None:
-            return False
-        best = levels[0][0]
-        return best <= limit if order.side == "buy" else best >= limit
+        return limit is not None and self._would_take(order.symbol, order.side, limit)
 
     def _sweep(self, order: _Order, now: float, limit: Decimal | None, *, maker: bool) -> None:
-        """Consume crossing synthetic liquidity for the order, best level first."""
+        """Consume crossing synthetic liquidity for the order, best level first.
+
+        Levels are read one at a time and re-read after every take, so a deep book costs
+        only the levels actually consumed.
+        """
         pair = order.pair
-        for price, available in list(self.market.opposite_levels(order.symbol, order.side)):
-            if not order.is_open:
-                break
+        levels = self.market.opposite_levels(order.symbol, order.side)
+        index = 0
+        previous: tuple[Decimal, Decimal] | None = None
+        while order.is_open and index < len(levels):
+            price, available = levels[index]
             if limit is not None and (price > limit if order.side == "buy" else price < limit):
                 break
+            if available <= 0 or (price, available) == previous:
+                index += 1  # empty, or the market did not remove what was taken: move on
+                continue
             if order.cash_order_qty is not None:
                 left_cash = order.cash_order_qty - order.cash_spent
                 qty = min(available, (left_cash / price).quantize(pair.qty_increment, ROUND_DOWN))
@@ -1277,10 +1291,11 @@ class Engine:
                     break
             else:
                 qty = min(available, order.remaining)
-            if qty <= 0:
-                continue
             trade_id = self._take(order, price, qty, now)
             self._fill(order, price, qty, trade_id, now, maker=maker)
+            previous = (price, available)
+            levels = self.market.opposite_levels(order.symbol, order.side)
+            index = 0
         if order.is_open and order.cash_order_qty is not None and order.cum_qty > 0:
             left_cash = order.cash_order_qty - order.cash_spent
             last = self.market.last_price(order.symbol)
@@ -1534,7 +1549,8 @@ class Engine:
             if not order.resting or order.working_limit is None:
                 continue
             limit = order.working_limit
-            self._sweep(order, now, limit, maker=True)
+            if self._would_take(symbol, order.side, limit):
+                self._sweep(order, now, limit, maker=True)
             through = last < limit if order.side == "buy" else last > limit
             if order.is_open and order.order_id in moved and through:
                 qty = order.remaining
@@ -1674,12 +1690,12 @@ class Engine:
             if order.trigger is not None and order.trigger.actual_price is not None:
                 base = order.trigger.actual_price
             new_limit = _relative(pair, base, limit_price, new_lpt)
-        if post_only and new_limit is not None:
-            levels = self.market.opposite_levels(order.symbol, order.side)
-            if levels and (
-                levels[0][0] <= new_limit if order.side == "buy" else levels[0][0] >= new_limit
-            ):
-                raise _Reject("EOrder:Post only order")
+        if (
+            post_only
+            and new_limit is not None
+            and self._would_take(order.symbol, order.side, new_limit)
+        ):
+            raise _Reject("EOrder:Post only order")
         self._check_deadline(deadline, now)
         # Funds for the amended order.
         saved = (
