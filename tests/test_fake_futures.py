@@ -554,6 +554,19 @@ async def test_market_moves_on_its_own_with_an_update_interval() -> None:
         assert delta["seq"] == snapshot["seq"] + 1
 
 
+async def test_run_twice_at_once_is_refused_and_a_stopped_server_can_run_again() -> None:
+    exchange = FuturesExchange(api_key=KEY, api_secret=SECRET, update_interval=None)
+    for _ in range(2):
+        async with trio.open_nursery() as nursery:
+            with trio.fail_after(WAIT):
+                await nursery.start(exchange.run)
+            with pytest.raises(RuntimeError, match="already running"):
+                await exchange.run()
+            async with client(exchange):
+                pass
+            nursery.cancel_scope.cancel()
+
+
 def test_constructor_validates_its_arguments() -> None:
     with pytest.raises(ValueError, match="not a Kraken futures product id"):
         FuturesExchange(api_key=KEY, api_secret=SECRET, products=("BTC/USD",))

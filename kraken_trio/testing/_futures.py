@@ -89,7 +89,6 @@ PRIVATE_FEEDS: Final = frozenset(
         "notifications_auth",
     }
 )
-_PRODUCT_FEEDS: Final = frozenset({"book", "ticker", "ticker_lite", "trade"})
 _AUTH_ALERT: Final = "Failed to subscribe to authenticated feed"
 _ALREADY_ALERT: Final = "Already subscribed to feed, re-requesting"
 _QUEUE_SIZE: Final = 10_000
@@ -1083,6 +1082,7 @@ class FuturesExchange:
         self._conns: dict[int, _Connection] = {}
         self._conn_ids = itertools.count(1)
         self._url: str | None = None
+        self._running = False
         self.faults = FuturesFaults(self)
         self.received: list[Received] = []
         self.account = FuturesAccount(seed=seed)
@@ -1125,9 +1125,14 @@ class FuturesExchange:
             RuntimeError: If this exchange is already running.
             OSError: If the address cannot be bound.
         """
-        if self._url is not None:
+        if self._running:
             raise RuntimeError("this FuturesExchange is already running")
-        listeners = await trio.open_tcp_listeners(port, host=host)
+        self._running = True
+        try:
+            listeners = await trio.open_tcp_listeners(port, host=host)
+        except BaseException:
+            self._running = False
+            raise
         try:
             bound_port = listeners[0].socket.getsockname()[1]
             shown = f"[{host}]" if ":" in host else host
@@ -1139,6 +1144,7 @@ class FuturesExchange:
                 task_status.started(self._url)
         finally:
             self._url = None
+            self._running = False
             with trio.CancelScope(shield=True):
                 for listener in listeners:
                     await listener.aclose()
