@@ -1616,3 +1616,27 @@ def test_random_trading_keeps_books_balanced(seed: int) -> None:
         if stream[-1]["exec_type"] == "filled":
             assert sum(fills, D(0)) == stream[0]["order_qty"] == stream[-1]["cum_qty"]
     assert traded > 5  # the scenario really trades
+
+
+def test_market_order_that_empties_the_book_cancels_the_rest(engine: Engine, book: Book) -> None:
+    for price in ("65010.0", "65020.0"):
+        book.level("BTC/USD", "sell", price, "0")
+    add(engine, {"order_type": "market", "side": "buy", "order_qty": D("0.7"), "symbol": "BTC/USD"})
+    events = executions(engine.drain())
+    assert [e["exec_type"] for e in events] == ["pending_new", "new", "trade", "canceled"]
+    assert events[-1]["reason"] == "Insufficient liquidity"
+    assert events[-1]["cum_qty"] == D("0.5")
+
+
+def test_a_market_that_ignores_take_cannot_hang_the_engine(book: Book) -> None:
+    class Sticky(Book):
+        def take(self, symbol: str, side: Side, price: Decimal, qty: Decimal, now: float) -> int:
+            self._trade_id += 1
+            return self._trade_id
+
+    sticky = Sticky()
+    sticky.asks, sticky.bids, sticky.last = book.asks, book.bids, book.last
+    eng = Engine(sticky, default_balances=START)
+    add(eng, {"order_type": "market", "side": "buy", "order_qty": D("1.5"), "symbol": "BTC/USD"})
+    trades = [e for e in executions(eng.drain()) if e["exec_type"] == "trade"]
+    assert [t["last_price"] for t in trades] == [D("65000.0"), D("65010.0")]
