@@ -46,14 +46,19 @@ reference, the choice is written here so that tests and users can rely on it):
   ``Insufficient funds`` (a triggered order the account can no longer pay for);
   ``Dead man's switch`` (``cancel_all_orders_after`` expiry). ``gtd`` orders end with
   ``exec_type: expired``.
-* Triggered orders emit ``exec_type: status`` with ``order_status: triggered`` and
-  ``triggers.status: triggered`` when their trigger fires; the reference price is the last
-  trade price.
+* Triggers use the last trade price. ``pct``/``quote`` trigger prices are offsets from the
+  last price when the order is placed (trailing orders: from the best price seen since),
+  and relative limit prices of ``-limit`` orders are offsets from the trigger price.
+  Triggered orders emit ``exec_type: status`` with ``order_status: triggered`` and
+  ``triggers.status: triggered`` when their trigger fires, then trade as takers.
+* :meth:`Engine.next_deadman_expiry` also reports ``gtd`` expiries, so one timer serves
+  both.
 * ``cancel_all_orders_after`` with ``timeout: 0`` answers ``triggerTime: "0"``.
 * Not supported, rejected with ``EGeneral:Invalid arguments:...``: ``margin: true``,
-  ``settle-position``, ``effective_time``, ``triggers.reference: index``, the deprecated
-  ``price``/``trigger``/``stop_price`` fields. ``reduce_only: true`` is answered as on an
-  account without positions: ``EOrder:Reduce only:No position exists``.
+  ``settle-position``, ``effective_time``, ``triggers.reference: index``, and on
+  ``edit_order`` the deprecated ``price``/``trigger``/``stop_price`` fields.
+  ``reduce_only: true`` is answered as on an account without positions:
+  ``EOrder:Reduce only:No position exists``.
 """
 
 from __future__ import annotations
@@ -77,6 +82,8 @@ __all__ = [
     "PrivateEvent",
     "Reply",
     "Side",
+    "parse_rfc3339",
+    "rfc3339",
 ]
 
 Side = Literal["buy", "sell"]
