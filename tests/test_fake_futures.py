@@ -567,6 +567,30 @@ async def test_run_twice_at_once_is_refused_and_a_stopped_server_can_run_again()
             nursery.cancel_scope.cancel()
 
 
+async def test_wait_until_wakes_on_connections_messages_and_closes() -> None:
+    async with serving() as exchange:
+        seen: list[str] = []
+
+        async def watch() -> None:
+            await exchange.wait_until(lambda: len(exchange.live_subscriptions()) == 1)
+            seen.append("connected")
+            await exchange.wait_until(
+                lambda: ("heartbeat", None) in set().union(*exchange.live_subscriptions().values())
+            )
+            seen.append("subscribed")
+            await exchange.wait_until(lambda: not exchange.live_subscriptions())
+            seen.append("closed")
+
+        with trio.fail_after(WAIT):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch)
+                async with client(exchange) as ws:
+                    await send(ws, {"event": "subscribe", "feed": "heartbeat"})
+                    await recv(ws)
+                    assert seen[:1] == ["connected"]
+        assert seen == ["connected", "subscribed", "closed"]
+
+
 def test_constructor_validates_its_arguments() -> None:
     with pytest.raises(ValueError, match="not a Kraken futures product id"):
         FuturesExchange(api_key=KEY, api_secret=SECRET, products=("BTC/USD",))
@@ -1133,9 +1157,7 @@ async def test_slow_consumer_is_disconnected_not_silently_dropped() -> None:
             )
             await stream.send_all(ws.send(TextMessage(data=subscription)))
             with trio.fail_after(WAIT):
-                while not exchange.live_subscriptions()[only_conn(exchange)]:
-                    # wait for the subscription to be registered: read the ack
-                    ws.receive_data(await stream.receive_some())
-                # Never read again: the server's queue must overflow and the link be closed.
+                await exchange.wait_until(lambda: any(exchange.live_subscriptions().values()))
+                # Never read: the server's queue must overflow and the link be closed.
                 while exchange.live_subscriptions():
                     await exchange.step()

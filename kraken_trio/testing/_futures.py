@@ -1083,6 +1083,7 @@ class FuturesExchange:
         self._conn_ids = itertools.count(1)
         self._url: str | None = None
         self._running = False
+        self._changed = trio.Event()
         self.faults = FuturesFaults(self)
         self.received: list[Received] = []
         self.account = FuturesAccount(seed=seed)
@@ -1162,6 +1163,26 @@ class FuturesExchange:
         """Open connections by id, each with its ``(feed, product_id or None)`` subscriptions."""
         return {cid: set(conn.subs) for cid, conn in self._conns.items()}
 
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` is true, without polling.
+
+        The predicate is checked now and again whenever a connection opens or closes or a
+        client message has been handled (so after every subscription change and every addition
+        to :attr:`received`). Typical use, bounded by the caller::
+
+            with trio.fail_after(5):
+                await exchange.wait_until(lambda: len(exchange.live_subscriptions()) == 2)
+
+        A checkpoint. Has no timeout of its own.
+        """
+        await trio.lowlevel.checkpoint()
+        while not predicate():
+            await self._changed.wait()
+
+    def _state_changed(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
     def book(self, product_id: str) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
         """A copy of the server's book of one product: ``(bids, asks)``, price -> qty."""
         market = self._market(product_id)
@@ -1216,6 +1237,7 @@ class FuturesExchange:
         )
         conn = _Connection(next(self._conn_ids), ws, stream, send_channel, nursery)
         self._conns[conn.id] = conn
+        self._state_changed()
         try:
             with conn.scope:
                 conn.send(_encode({"event": "info", "version": 1}))
@@ -1223,6 +1245,7 @@ class FuturesExchange:
                 await self._reader(conn)
         finally:
             del self._conns[conn.id]
+            self._state_changed()
             with trio.CancelScope(shield=True):
                 await self._close_connection(conn)
             conn.done.set()
@@ -1263,6 +1286,7 @@ class FuturesExchange:
             except ConnectionClosed:
                 return
             self._on_message(conn, raw)
+            self._state_changed()
 
     async def _close_all(self, code: int, reason: str, *, reset: bool = False) -> int:
         conns = list(self._conns.values())
