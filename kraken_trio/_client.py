@@ -341,7 +341,7 @@ async def open_kraken(
     api_key: str | None = None,
     api_secret: str | None = None,
     *,
-    endpoints: Mapping[WsKey | str, str] | None = None,
+    endpoints: Mapping[WsKey, str] | Mapping[str, str] | None = None,
     rest_url: str | None = None,
     config: Config | None = None,
     **timeouts: Any,
@@ -368,7 +368,8 @@ async def open_kraken(
     if unknown:
         raise InvalidRequestError(f"unknown open_kraken option(s): {sorted(unknown)}")
     merged = dict(base.endpoints)
-    for k, url in (endpoints or {}).items():
+    overrides: Mapping[Any, str] = endpoints or {}
+    for k, url in overrides.items():
         try:
             merged[WsKey(k)] = url
         except ValueError:

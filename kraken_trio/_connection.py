@@ -215,6 +215,7 @@ class Connection:
         self._challenge_error: str | None = None
         self._pong_event: trio.Event | None = None
         self._ping_counter = 0
+        self._links_up = 0
         self.stats = ConnectionStatistics(ws_key=key)
         self._spot_handlers: dict[type[Any], Callable[[Any], None]] = {}
         for cls in _SYMBOL_CHANNELS:
@@ -279,12 +280,11 @@ class Connection:
 
     async def _supervise(self) -> None:
         failures = 0
-        had_link = False
         try:
             while not self._closing:
-                link_was_up = False
+                links_before = self._links_up
                 try:
-                    link_was_up = await self._run_link(reconnect=had_link)
+                    await self._run_link()
                 except AuthenticationError as exc:
                     self._set_fatal(exc)
                     return
@@ -294,8 +294,7 @@ class Connection:
                     failure = ConnectionLostError("link ended")
                 if self.closing:
                     return
-                if link_was_up:
-                    had_link = True
+                if self._links_up != links_before:
                     failures = 0
                 failures += 1
                 limit = self._cfg.max_reconnects
@@ -307,13 +306,8 @@ class Connection:
                         )
                     )
                     return
-                delay = random.uniform(
-                    0,
-                    min(
-                        self._cfg.reconnect_delay_max,
-                        self._cfg.reconnect_delay * 2 ** (failures - 1),
-                    ),
-                )
+                backoff = self._cfg.reconnect_delay * 2 ** (failures - 1)
+                delay = random.uniform(0, min(self._cfg.reconnect_delay_max, backoff))
                 self.stats.reconnects += 1
                 self._hub.emit(
                     LifecycleEvent(
@@ -329,8 +323,8 @@ class Connection:
             self._running = False
             self._stopped.set()
 
-    async def _run_link(self, *, reconnect: bool) -> bool:
-        """One connection attempt and, if it succeeds, its whole life. Returns if it was up."""
+    async def _run_link(self) -> None:
+        """One connection attempt and, if it succeeds, its whole life."""
         token: str | None = None
         if self.needs_token:
             with trio.fail_after(self._cfg.auth_timeout):
@@ -359,7 +353,7 @@ class Connection:
                 else:
                     self._token = token
                     link_up = True
-                    self._link_up(reconnect)
+                    self._link_up()
                     nursery.start_soon(self._guard, self._heartbeat)
                     if self._closing:
                         nursery.cancel_scope.cancel()
@@ -372,7 +366,6 @@ class Connection:
                 await ws.aclose()
         if self._link_failure is not None:
             raise self._link_failure
-        return link_up
 
     async def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
@@ -383,9 +376,10 @@ class Connection:
             if self._link_scope is not None:
                 self._link_scope.cancel()
 
-    def _link_up(self, reconnect: bool) -> None:
+    def _link_up(self) -> None:
         self.stats.connected = True
-        if reconnect:
+        self._links_up += 1
+        if self._links_up > 1:
             self._hub.emit(LifecycleEvent("reconnected", self.key, self.url))
             for wire in self._wires.values():
                 for user in wire.users:

@@ -241,11 +241,6 @@ def test_futures_request_encodes_exactly_as_documented(name: str) -> None:
     assert_no_nulls(encoded)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='bug: FuturesChallengeRequest.event has the default "challenge" and the struct '
-    'omits defaults, so it encodes as {"api_key": ...} without "event"',
-)
 def test_futures_challenge_request_encodes_exactly_as_documented() -> None:
     encoded = encode_futures(
         f.FuturesChallengeRequest(api_key="CMl2SeSn09Tz+2tWuzPfdaJdsahq6qv5UaexXuQ3SnahDQU/gO3aT+")
@@ -642,11 +637,6 @@ def test_replaced_fields_are_converted_too() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: outbound structs are mutable but only __post_init__ converts Decimals; a "
-    "Decimal assigned afterwards is written by msgspec as 1E-8 (exponent notation)",
-)
 def test_decimal_assigned_after_construction_is_still_fixed_point() -> None:
     params = s.AddOrderParams(order_type="market", side="buy", symbol="X", order_qty=D("1"))
     params.order_qty = D("1E-8")

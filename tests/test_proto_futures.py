@@ -601,11 +601,6 @@ def test_bad_frames_raise_protocol_error_naming_the_problem(raw: bytes, words: l
     assert err.raw == raw.decode("utf-8", "replace")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: FuturesDecoder tests `feed in KNOWN_FEEDS` / `event in KNOWN_EVENTS` on the raw "
-    "value, so a list or object there raises TypeError (unhashable) instead of ProtocolError",
-)
 @pytest.mark.parametrize(
     "raw",
     [b'{"feed":["book"]}', b'{"event":["info"]}', b'{"event":{"a":1}}', b'{"feed":{"a":1}}'],

@@ -823,7 +823,9 @@ NOT_DECODABLE_AS_PRINTED = frozenset(
         "EXECUTION_CANCELED_ITEM",  # a data element, tested inside EXECUTIONS_CANCELED
     }
 )
-KNOWN_BUG = frozenset({"ERROR_PING_PARAMS"})  # see test_error_reply_to_ping_is_a_response
+KNOWN_BUG = frozenset(
+    {"ERROR_PING_PARAMS"}
+)  # tested on its own: test_error_reply_to_ping_is_a_response
 
 
 def test_every_spot_example_is_in_the_table() -> None:
@@ -848,11 +850,6 @@ def test_every_spot_message_type_has_an_example() -> None:
     assert kinds - {c.kind for c in CASES.values()} == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the error reply to a ping has method 'ping', which the decoder does not map "
-    "to a Response, so it becomes UnknownMessage and the error is lost",
-)
 def test_error_reply_to_ping_is_a_response() -> None:
     msg = DECODER.decode(ex.ERROR_PING_PARAMS)
     assert isinstance(msg, s.Response)
@@ -861,11 +858,6 @@ def test_error_reply_to_ping_is_a_response() -> None:
     assert msg.error == "Unsupported field: 'params' for the given msg type: ping"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the documented optional result.warnings of a pong (§1.6) is dropped: Pong has "
-    "no result and Response.warnings only reads a top-level 'warnings' key",
-)
 def test_pong_result_warnings_are_kept() -> None:
     msg = DECODER.decode(b'{"method":"pong","req_id":1,"result":{"warnings":["deprecated"]}}')
     assert isinstance(msg, s.Pong)
@@ -889,11 +881,6 @@ def test_u64_connection_id_extremes() -> None:
     assert msg.data[0].connection_id == 2**64 - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: connection_id is typed int, so values outside u64 (negative, >= 2**64) "
-    "are accepted instead of raising ProtocolError",
-)
 @pytest.mark.parametrize("value", [b"-1", b"18446744073709551616"])
 def test_connection_id_outside_u64_is_rejected(value: bytes) -> None:
     raw = b'{"channel":"status","type":"update","data":[{"system":"online","connection_id":%s}]}'
@@ -1016,11 +1003,6 @@ def test_protocol_error_keeps_at_most_2000_characters_of_a_huge_frame() -> None:
     assert len(str(info.value)) < 1000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: errors inside data/result report msgspec's path relative to that slice "
-    "('$[0].bids[1]'), not to the message ('$.data[0].bids[1]')",
-)
 def test_error_path_is_rooted_at_the_message() -> None:
     with pytest.raises(ProtocolError) as info:
         DECODER.decode(ex.LEVEL3_SNAPSHOT_DOC_WITH_PLACEHOLDERS)

@@ -121,7 +121,8 @@ class SpotDecoder:
         results: dict[str, tuple[type[s.Response], Any]] = {
             "subscribe": (s.SubscribeResponse, s.SubscriptionResult),
             "unsubscribe": (s.SubscribeResponse, s.SubscriptionResult),
-            "pong": (s.Pong, None),
+            "pong": (s.Pong, s.PongResult),
+            "ping": (s.Pong, s.PongResult),
             "add_order": (s.AddOrderResponse, s.AddOrderResult),
             "amend_order": (s.AmendOrderResponse, s.AmendOrderResult),
             "edit_order": (s.EditOrderResponse, s.EditOrderResult),
@@ -146,6 +147,7 @@ class SpotDecoder:
             ProtocolError: malformed JSON, a non-object, or a known message with a field of
                 the wrong type. The error carries the raw text.
         """
+        part = ""
         try:
             env = self._envelope.decode(frame)
             if env.channel is not None:
@@ -156,20 +158,26 @@ class SpotDecoder:
                     if build is not None:
                         raise ProtocolError(f"{env.channel} message without type or data", frame)
                     return s.UnknownMessage(channel=env.channel, raw=_as_bytes(frame))
+                part = ".data"
                 msg: SpotMessage = build(env)
                 return msg
             if env.method is not None:
+                part = ".result"
                 return self._response(env, frame)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ProtocolError(_describe(exc), frame) from None
+            # Paths inside a Raw slice are relative to it: make them name the message.
+            raise ProtocolError(_describe(exc).replace("`$", "`$" + part), frame) from None
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             # msgspec raises plain ValueError for e.g. out-of-range datetimes in a Raw slice.
             raise ProtocolError(f"invalid value: {exc}", frame) from None
+        except RecursionError:
+            raise ProtocolError("message nested too deeply", frame) from None
         raise ProtocolError("message has neither channel nor method", frame)
 
     def _response(self, env: _SpotEnvelope, frame: bytes | str) -> SpotMessage:
         entry = self._result_decoders.get(env.method or "")
-        if entry is None:
+        if entry is None or (env.method == "ping" and env.success is None):
+            # A ping *request* (no success flag) is not a reply.
             return s.UnknownMessage(method=env.method, raw=_as_bytes(frame))
         cls, decode_result = entry
         kwargs: dict[str, Any] = {
@@ -183,6 +191,8 @@ class SpotDecoder:
         }
         if decode_result is not None and env.result:
             kwargs["result"] = decode_result(env.result)
+            if cls is s.Pong and env.warnings is None:
+                kwargs["warnings"] = kwargs["result"].warnings
         if cls is s.SubscribeResponse:
             kwargs["symbol"] = env.symbol
         elif cls is s.BatchCancelResponse:
@@ -259,18 +269,26 @@ class FuturesDecoder:
             feed_error: Exception = first
         except (msgspec.DecodeError, ValueError, TypeError, UnicodeDecodeError) as exc:
             raise ProtocolError(_describe(exc), frame) from None
+        except RecursionError:
+            raise ProtocolError("message nested too deeply", frame) from None
         # Control messages, unknown feeds and wrongly typed data land here (not the hot path).
         try:
             tags = self._tags.decode(frame)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             raise ProtocolError(_describe(exc), frame) from None
+        except RecursionError:
+            raise ProtocolError("message nested too deeply", frame) from None
         event, feed = tags.event, tags.feed
+        if not isinstance(event, str | None) or not isinstance(feed, str | None):
+            raise ProtocolError("wrong field type: `feed` and `event` must be strings", frame)
         if event is not None:
             if event in KNOWN_EVENTS:
                 try:
                     return self._events.decode(frame)
                 except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                     raise ProtocolError(_describe(exc), frame) from None
+                except RecursionError:
+                    raise ProtocolError("message nested too deeply", frame) from None
             return f.FuturesUnknown(event=str(event), feed=_str_or_none(feed), raw=_as_bytes(frame))
         if feed is not None and feed in KNOWN_FEEDS:
             raise ProtocolError(_describe(feed_error), frame)
@@ -300,7 +318,13 @@ _encoder = msgspec.json.Encoder(enc_hook=_wire_hook, decimal_format="number")
 
 
 def encode_request(request: s.Request) -> bytes:
-    """Encode a Spot v2 request exactly as Kraken documents it (no nulls, fixed-point numbers)."""
+    """Encode a Spot v2 request exactly as Kraken documents it (no nulls, fixed-point numbers).
+
+    Decimals assigned after construction are converted here too, so nothing is ever
+    written in exponent notation.
+    """
+    if request.params is not None:
+        request.params._wire()
     return _encoder.encode(request)
 
 

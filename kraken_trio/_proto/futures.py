@@ -511,11 +511,11 @@ class FuturesUnknown(msgspec.Struct, kw_only=True, frozen=True):
 # Outbound
 
 
-class FuturesChallengeRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+class FuturesChallengeRequest(msgspec.Struct, kw_only=True):
     """``{"event":"challenge","api_key":...}``."""
 
-    api_key: str
     event: str = "challenge"
+    api_key: str
 
 
 class FuturesSubscribeRequest(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -62,6 +62,7 @@ __all__ = [
     "LedgerEntry",
     "OhlcMessage",
     "Pong",
+    "PongResult",
     "PriceLevel",
     "Request",
     "Response",
@@ -93,8 +94,12 @@ class StatusData(_In, frozen=True):
 
     system: str
     api_version: str | None = None
-    connection_id: int | None = None
+    connection_id: Annotated[int, msgspec.Meta(ge=0)] | None = None
     version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.connection_id is not None and self.connection_id >= 2**64:
+            raise ValueError("connection_id must be an unsigned 64-bit integer")
 
 
 class StatusMessage(_In, frozen=True):
@@ -465,8 +470,16 @@ class Response(_In, frozen=True):
     warnings: list[str] | None = None
 
 
+class PongResult(_In, frozen=True):
+    """The optional ``result`` of a pong."""
+
+    warnings: list[str] | None = None
+
+
 class Pong(Response, frozen=True):
-    """The reply to a ``ping``."""
+    """The reply to a ``ping`` (or the refusal of a malformed ping, ``success`` False)."""
+
+    result: PongResult | None = None
 
 
 class SubscriptionResult(_In, frozen=True):
@@ -639,12 +652,25 @@ class _Out(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Base of outbound structs: unset options are omitted; Decimal fields become WireDecimal."""
 
     _decimal_fields: ClassVar[tuple[str, ...]] = ()
+    _nested_fields: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
+        self._wire()
+
+    def _wire(self) -> None:
+        """Convert Decimal fields (here and in nested structs) to :class:`WireDecimal`."""
         for name in self._decimal_fields:
             value = getattr(self, name)
-            if value is not None:
+            if value is not None and type(value) is not WireDecimal:
                 setattr(self, name, _to_wire(value))
+        for name in self._nested_fields:
+            value = getattr(self, name)
+            if isinstance(value, _Out):
+                value._wire()
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, _Out):
+                        item._wire()
 
 
 class SubscribeParams(_Out):
@@ -695,6 +721,7 @@ class BatchOrder(_Out):
     """One order of ``batch_add`` (add_order's fields without symbol/deadline/validate/token)."""
 
     _decimal_fields = _ORDER_DECIMALS
+    _nested_fields = ("triggers", "conditional")
     order_type: str
     side: str
     order_qty: Decimal | None = None
@@ -749,6 +776,7 @@ class EditOrderParams(_Out):
     """``params`` of ``edit_order`` (cancel and replace; a new order id)."""
 
     _decimal_fields = ("order_qty", "limit_price", "display_qty")
+    _nested_fields = ("triggers",)
     order_id: str
     symbol: str
     order_qty: Decimal | None = None
@@ -789,6 +817,8 @@ class CancelAllOrdersAfterParams(_Out):
 
 class BatchAddParams(_Out):
     """``params`` of ``batch_add``: 2-15 orders on one symbol."""
+
+    _nested_fields = ("orders",)
 
     symbol: str
     orders: list[BatchOrder]
