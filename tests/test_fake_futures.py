@@ -591,6 +591,29 @@ async def test_wait_until_wakes_on_connections_messages_and_closes() -> None:
         assert seen == ["connected", "subscribed", "closed"]
 
 
+async def test_idle_timeout_closes_silent_connections_only() -> None:
+    async with (
+        serving(idle_timeout=0.5) as exchange,
+        client(exchange) as pinging,
+        client(exchange) as silent,
+    ):
+        # The pinging client pings (protocol pings) every 0.1 s for 0.8 s, longer than the
+        # timeout; the silent one is closed meanwhile.
+        for _ in range(8):
+            with trio.fail_after(WAIT):
+                await pinging.ping()
+            await trio.sleep(0.1)  # the client's ping cadence, not a wait for an event
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(silent)
+        assert close_code(closed.value) == 1001
+        assert len(exchange.live_subscriptions()) == 1
+        await send(pinging, {"event": "ping"})
+        assert await recv(pinging) == {"event": "pong"}
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(pinging)
+        assert close_code(closed.value) == 1001
+
+
 def test_constructor_validates_its_arguments() -> None:
     with pytest.raises(ValueError, match="not a Kraken futures product id"):
         FuturesExchange(api_key=KEY, api_secret=SECRET, products=("BTC/USD",))

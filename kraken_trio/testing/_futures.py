@@ -887,14 +887,17 @@ class _StallableConnection(WebSocketConnection):
     """A server connection whose protocol pongs can be withheld.
 
     trio-websocket answers pings inside its reader task; this hook is the one place a pong is
-    produced, so while ``stalled()`` is true pings are read and dropped unanswered.
+    produced, so while ``stalled()`` is true pings are read and dropped unanswered. It also
+    notes when the client last showed life (``last_activity``), for the idle timeout.
     """
 
     def __init__(self, stream: trio.SocketStream, *, stalled: Callable[[], bool]) -> None:
         super().__init__(stream, WSConnection(ConnectionType.SERVER))
         self._stalled = stalled
+        self.last_activity = trio.current_time()
 
     async def _handle_ping_event(self, event: Ping) -> None:
+        self.last_activity = trio.current_time()
         if self._stalled():
             return
         await super()._handle_ping_event(event)
@@ -1036,6 +1039,9 @@ class FuturesExchange:
             :meth:`step`.
         products: Product ids to list (see :func:`futures_product`).
         heartbeat_interval: Seconds between ``heartbeat`` feed messages.
+        idle_timeout: Close a connection (code 1001, ``"idle timeout"``) when the client has
+            sent neither a message nor a protocol ping for this long; ``None`` (the default)
+            never does. Kraken asks for a ping at least every 60 s.
 
     Example::
 
@@ -1063,6 +1069,7 @@ class FuturesExchange:
         update_interval: float | None = 0.05,
         products: Sequence[str] = ("PI_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"),
         heartbeat_interval: float = 1.0,
+        idle_timeout: float | None = None,
     ) -> None:
         if not api_key or not api_secret:
             raise ValueError("api_key and api_secret must both be non-empty")
@@ -1071,6 +1078,9 @@ class FuturesExchange:
             raise ValueError("update_interval must be positive or None")
         if heartbeat_interval <= 0:
             raise ValueError("heartbeat_interval must be positive")
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive or None")
+        self._idle_timeout = idle_timeout
         if not products or len(set(products)) != len(products):
             raise ValueError("products must be a non-empty sequence of distinct ids")
         self._api_key = api_key
@@ -1242,6 +1252,8 @@ class FuturesExchange:
             with conn.scope:
                 conn.send(_encode({"event": "info", "version": 1}))
                 nursery.start_soon(self._writer, conn, receive_channel)
+                if self._idle_timeout is not None:
+                    nursery.start_soon(self._idle_watch, conn, self._idle_timeout)
                 await self._reader(conn)
         finally:
             del self._conns[conn.id]
@@ -1285,8 +1297,17 @@ class FuturesExchange:
                 raw = await conn.ws.get_message()
             except ConnectionClosed:
                 return
+            conn.ws.last_activity = trio.current_time()
             self._on_message(conn, raw)
             self._state_changed()
+
+    async def _idle_watch(self, conn: _Connection, idle_limit: float) -> None:
+        while True:
+            deadline = conn.ws.last_activity + idle_limit
+            if trio.current_time() >= deadline:
+                conn.abort(1001, "idle timeout")
+                return
+            await trio.sleep_until(deadline)
 
     async def _close_all(self, code: int, reason: str, *, reset: bool = False) -> int:
         conns = list(self._conns.values())
