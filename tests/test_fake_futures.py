@@ -522,9 +522,10 @@ async def test_received_records_every_decoded_message_with_connection_and_time()
         with trio.fail_after(WAIT):
             await first.send_message("garbage")
         await recv(first)
-        assert [(r.conn_id, r.message) for r in exchange.received] == [
+        assert [(r.connection_id, r.message) for r in exchange.received] == [
             (conn_ids[0], {"event": "ping", "n": Decimal("1.5")}),
             (conn_ids[1], {"event": "subscribe", "feed": "heartbeat"}),
+            (conn_ids[0], "garbage"),
         ]
         assert all(before <= r.time <= trio.current_time() for r in exchange.received)
 
@@ -1104,8 +1105,8 @@ async def test_delay_holds_back_every_reply() -> None:
 
 async def test_send_raw_text_and_binary_frames() -> None:
     async with serving() as exchange, client(exchange) as first, client(exchange) as second:
-        assert await exchange.faults.send_raw('{"feed":"book", oops') == 2
-        assert await exchange.faults.send_raw(b"\x00\x01binary") == 2
+        await exchange.faults.send_raw('{"feed":"book", oops')
+        await exchange.faults.send_raw(b"\x00\x01binary")
         for ws in (first, second):
             with trio.fail_after(WAIT):
                 assert await ws.get_message() == '{"feed":"book", oops'
@@ -1116,7 +1117,8 @@ async def test_refuse_rejects_handshakes_until_lifted(mock_clock: trio.testing.M
     mock_clock.rate = 1.0  # real time flows; the test jumps over the refusal window
     async with serving() as exchange, client(exchange) as already_open:
         exchange.faults.refuse(60)
-        assert exchange.faults.refused_until > trio.current_time()
+        refusing = exchange.faults.refusing
+        assert refusing
         assert await handshake_status(exchange) == 503
         await send(already_open, {"event": "ping"})
         assert await recv(already_open) == {"event": "pong"}  # open connections keep working
@@ -1137,7 +1139,7 @@ async def test_restart_closes_with_1012_and_starts_clean() -> None:
             await send(ws, signed("open_orders", original))
             await drain(ws)
             old_ids = set(exchange.live_subscriptions())
-            assert await exchange.faults.restart() == 1
+            await exchange.faults.restart()
             with pytest.raises(ConnectionClosed) as closed:  # noqa: PT012 - drain pending data first
                 while True:
                     await recv(ws)

@@ -62,6 +62,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import Ping
 
 from kraken_trio._proto.auth import sign_futures_challenge
+from kraken_trio.testing._faults import Faults, Received
 
 __all__ = [
     "FUTURES_PATH",
@@ -70,7 +71,6 @@ __all__ = [
     "FuturesFaults",
     "FuturesOrder",
     "FuturesProductSpec",
-    "Received",
     "futures_product",
 ]
 
@@ -868,21 +868,6 @@ class FuturesAccount:
 # Connections
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One JSON message the server received.
-
-    Attributes:
-        conn_id: The connection it came on (see :meth:`FuturesExchange.live_subscriptions`).
-        time: ``trio.current_time()`` when it was decoded.
-        message: The decoded JSON (floats decoded as ``Decimal``).
-    """
-
-    conn_id: int
-    time: float
-    message: Any
-
-
 class _StallableConnection(WebSocketConnection):
     """A server connection whose protocol pongs can be withheld.
 
@@ -936,90 +921,30 @@ class _Connection:
 # Faults
 
 
-class FuturesFaults:
-    """Faults to inject on demand, at ``exchange.faults``.
+class FuturesFaults(Faults):
+    """The futures server's faults: the shared :class:`~kraken_trio.testing.Faults` API plus
+    :meth:`skip_seq`.
 
-    Attributes:
-        stall_pongs: While true, WebSocket protocol pings get no pong and ``{"event":"ping"}``
-            gets no reply (the messages are still read and recorded).
-        delay: Seconds every outbound message is held back (order is preserved).
+    On this server ``stall_pongs`` withholds both WebSocket protocol pongs and the reply to
+    ``{"event":"ping"}``; ``delay`` holds back every outbound message (order preserved);
+    ``refuse`` answers new handshakes with HTTP 503; ``reject_next_auth`` poisons the next
+    challenges (the subscribe signed with one gets the auth alert); ``drop`` closes with 1001 or
+    a TCP reset; ``restart`` closes every connection with 1012 ("service restart"), keeping the
+    port, the market and the account.
     """
 
     def __init__(self, exchange: FuturesExchange) -> None:
+        super().__init__(exchange)
         self._exchange = exchange
-        self.stall_pongs = False
-        self.delay = 0.0
-        self._refused_until = float("-inf")
-        self._reject_auth = 0
-
-    async def drop(self, *, reset: bool = False) -> int:
-        """Close every connection: with a close frame (1001), or with a TCP reset.
-
-        Waits (bounded) until the connections are closed.
-
-        Returns:
-            How many connections were closed.
-        """
-        if reset:
-            return await self._exchange._close_all(1006, "reset", reset=True)
-        return await self._exchange._close_all(1001, "going away")
-
-    async def send_raw(self, payload: str | bytes) -> int:
-        """Queue ``payload`` verbatim on every connection (``str`` text frame, ``bytes`` binary).
-
-        Returns:
-            How many connections it was queued on.
-        """
-        if not isinstance(payload, str | bytes):
-            raise TypeError("payload must be str or bytes")
-        conns = list(self._exchange._conns.values())
-        for conn in conns:
-            conn.send(payload)
-        await trio.lowlevel.checkpoint()
-        return len(conns)
-
-    def refuse(self, seconds: float) -> None:
-        """Refuse new connections for ``seconds`` (from now; 0 ends a refusal).
-
-        Refused handshakes are answered with HTTP 503, which clients see as a rejected
-        WebSocket handshake. Connections already open are not touched.
-        """
-        if seconds < 0:
-            raise ValueError("seconds must be >= 0")
-        self._refused_until = trio.current_time() + seconds
-
-    @property
-    def refused_until(self) -> float:
-        """The ``trio.current_time()`` at which refusing ends (``-inf`` when not refusing)."""
-        return self._refused_until
-
-    @property
-    def refusing(self) -> bool:
-        """True while new connections are refused."""
-        return trio.current_time() < self._refused_until
-
-    async def restart(self) -> int:
-        """Restart the server: every connection is closed with 1012 ("service restart").
-
-        The listening port, the market and the account survive, as on a real restart; clients
-        must reconnect, redo the challenge and resubscribe (new connections get new ids).
-
-        Returns:
-            How many connections were closed.
-        """
-        return await self._exchange._close_all(1012, "service restart")
-
-    def reject_next_auth(self, n: int = 1) -> None:
-        """Poison the next ``n`` challenges: subscribes signed with them get the auth alert."""
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        self._reject_auth += n
 
     def skip_seq(self, product_id: str) -> None:
         """Lose the next book delta of ``product_id``: the one after it jumps ``seq`` by 2.
 
         The lost delta is applied to the server's book, so a client that ignores the gap ends up
         with a wrong book, as after a real lost message.
+
+        Raises:
+            KeyError: For a product the server does not list.
         """
         self._exchange._market(product_id).skip += 1
 
@@ -1056,7 +981,8 @@ class FuturesExchange:
 
     Attributes:
         faults: The fault switches (:class:`FuturesFaults`).
-        received: Every JSON message received, in order (:class:`Received`).
+        received: Every message received, in order (:class:`~kraken_trio.testing.Received`:
+            the decoded JSON, or the raw frame when it was not JSON).
         account: The scripted private account (:class:`FuturesAccount`).
     """
 
@@ -1309,6 +1235,21 @@ class FuturesExchange:
                 return
             await trio.sleep_until(deadline)
 
+    async def _drop_connections(self, *, reset: bool) -> int:
+        if reset:
+            return await self._close_all(1006, "reset", reset=True)
+        return await self._close_all(1001, "going away")
+
+    async def _send_raw_all(self, payload: str | bytes) -> None:
+        if not isinstance(payload, str | bytes):
+            raise TypeError("payload must be str or bytes")
+        for conn in list(self._conns.values()):
+            conn.send(payload)
+        await trio.lowlevel.checkpoint()
+
+    async def _restart(self) -> None:
+        await self._close_all(1012, "service restart")
+
     async def _close_all(self, code: int, reason: str, *, reset: bool = False) -> int:
         conns = list(self._conns.values())
         for conn in conns:
@@ -1324,9 +1265,10 @@ class FuturesExchange:
         try:
             message = json.loads(raw, parse_float=Decimal)
         except ValueError:  # includes UnicodeDecodeError for binary frames
+            self.received.append(Received(conn.id, raw, trio.current_time()))
             self._error(conn, "Json Error")
             return
-        self.received.append(Received(conn.id, trio.current_time(), message))
+        self.received.append(Received(conn.id, message, trio.current_time()))
         if not isinstance(message, dict) or not isinstance(message.get("event"), str):
             self._error(conn, "Json Error")
             return
@@ -1354,8 +1296,7 @@ class FuturesExchange:
             return
         challenge = str(uuid.uuid4())
         valid = hmac.compare_digest(api_key.encode(), self._api_key.encode())
-        if self.faults._reject_auth > 0:
-            self.faults._reject_auth -= 1
+        if self.faults.take_auth_reject():
             valid = False
         conn.challenges[challenge] = valid
         conn.send(_encode({"event": "challenge", "message": challenge}))
