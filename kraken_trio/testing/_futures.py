@@ -33,6 +33,10 @@ Choices where Kraken's documentation is silent (each is a guess, documented here
 * A fill emits the ``open_orders``/``open_orders_verbose`` update first, then the ``fills`` message.
 * A connection whose outbound queue overflows (a client that stops reading) is closed with code
   1008 ``"slow consumer"`` instead of losing messages silently.
+* Idle connections stay open unless ``idle_timeout`` is set (Kraken asks for a ping at least
+  every 60 s and may drop silent connections); then they are closed with 1001.
+* The legacy private feeds ``account_balances_and_margins`` and ``deposits_withdrawals`` are not
+  served: they get ``"Invalid feed"``.
 * Timestamps follow the wall clock; everything else (prices, quantities, ``seq``, trade and order
   ids) is a function of the seed. Challenges are random UUIDs.
 """
