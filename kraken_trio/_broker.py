@@ -78,6 +78,15 @@ class Broker:
             call.done.set()
         return True
 
+    def fail(self, req_id: int, error: BaseException) -> bool:
+        """Fail the call waiting for ``req_id`` (its reply could not be read)."""
+        call = self._pending.pop(req_id, None)
+        if call is None:
+            return False
+        call.error = error
+        call.done.set()
+        return True
+
     def discard(self, call: PendingCall) -> None:
         """Forget a call (its caller gave up); late replies are then ignored."""
         if self._pending.get(call.req_id) is call:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields, replace
+from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
 
@@ -18,8 +20,17 @@ from ._proto import spot as s
 from ._proto.auth import Credentials
 from ._rest import TokenSource
 from ._subscription import OverflowPolicy, Subscription
+from ._trading import (
+    build_add_order,
+    build_amend_order,
+    build_batch_add,
+    build_batch_cancel,
+    build_cancel_order,
+    build_edit_order,
+    check_cancel_after,
+)
 
-__all__ = ["EventStream", "KrakenClient", "open_kraken"]
+__all__ = ["DeadMansSwitch", "EventStream", "KrakenClient", "open_kraken"]
 
 log = logging.getLogger("kraken_trio")
 
@@ -75,6 +86,30 @@ class EventStream:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class DeadMansSwitch:
+    """State of an armed dead man's switch (see :meth:`KrakenClient.dead_mans_switch`).
+
+    Attributes:
+        timeout: The armed timeout in seconds.
+        armed: False once disarmed on exit.
+        refreshes: Successful refreshes so far.
+        failures: Refreshes that failed (each also an ``exception`` lifecycle event).
+        trigger_time: When Kraken would cancel everything if no refresh came.
+    """
+
+    def __init__(self, timeout: int) -> None:
+        self.timeout = timeout
+        self.armed = True
+        self.refreshes = 0
+        self.failures: list[BaseException] = []
+        self.trigger_time: datetime | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<DeadMansSwitch timeout={self.timeout} armed={self.armed} refreshes={self.refreshes}>"
+        )
 
 
 class KrakenClient:
@@ -293,6 +328,256 @@ class KrakenClient:
         except TypeError as exc:
             raise InvalidRequestError(f"bad parameter for channel {channel!r}: {exc}") from None
         return key, symbols, params
+
+    # ----------------------------------------------------------------- trading (WebSocket API)
+
+    async def _trade(
+        self,
+        method: str,
+        params: s._Out,
+        *,
+        expected: int = 1,
+        cl_ord_id: str | None = None,
+        ws_key: WsKey = WsKey.SPOT_PRIVATE_V2,
+    ) -> list[Any]:
+        if self.credentials is None:
+            raise InvalidRequestError(f"{method} needs api_key and api_secret")
+        key = WsKey(ws_key)
+        if key not in (WsKey.SPOT_PRIVATE_V2, WsKey.SPOT_BETA_PRIVATE_V2):
+            raise InvalidRequestError(f"trading goes over a spot private endpoint, not {key}")
+        return await self.connection(key).request(
+            method, params, expected=expected, cl_ord_id=cl_ord_id
+        )
+
+    async def add_order(
+        self,
+        *,
+        order_type: str,
+        side: str,
+        symbol: str,
+        order_qty: Decimal | int | str | None = None,
+        limit_price: Decimal | int | str | None = None,
+        ws_key: WsKey = WsKey.SPOT_PRIVATE_V2,
+        **options: Any,
+    ) -> s.AddOrderResult:
+        """Place an order (Kraken ``add_order``; @siebly/kraken-api ``submitSpotOrder``).
+
+        Keyword arguments are Kraken's parameter names: ``limit_price_type``, ``triggers``
+        (``{"price": Decimal, "reference": "last", "price_type": "static"}``),
+        ``time_in_force`` (``gtc``/``gtd``/``ioc``), ``expire_time``, ``deadline``,
+        ``post_only``, ``reduce_only``, ``display_qty``, ``fee_preference``, ``stp_type``,
+        ``cash_order_qty``, ``order_userref``, ``cl_ord_id``, ``conditional``, ``validate``...
+        Prices and quantities are ``Decimal`` (or int / numeric str), never float.
+
+        A checkpoint. Cancellation before the frame is handed to the connection's writer
+        means nothing was sent; after it, the order may be live: reconcile it from the
+        ``executions`` stream by ``cl_ord_id``.
+
+        Returns:
+            The result; ``.order_id`` is Kraken's id.
+
+        Raises:
+            InvalidRequestError: a field failed the local checks (nothing was sent).
+            KrakenAPIError: Kraken refused the order (its text, method and req_id).
+            RequestTimeoutError: no reply within the request deadline (may be live).
+            ConnectionLostError: the link dropped with the request in flight (may be live;
+                never resent).
+        """
+        params = build_add_order(
+            {
+                "order_type": order_type,
+                "side": side,
+                "symbol": symbol,
+                "order_qty": order_qty,
+                "limit_price": limit_price,
+                **options,
+            }
+        )
+        (reply,) = await self._trade("add_order", params, cl_ord_id=params.cl_ord_id, ws_key=ws_key)
+        result: s.AddOrderResult = reply.result
+        return result
+
+    async def amend_order(
+        self, *, ws_key: WsKey = WsKey.SPOT_PRIVATE_V2, **fields: Any
+    ) -> s.AmendOrderResult:
+        """Amend an order in place (Kraken ``amend_order``; siebly ``amendSpotOrder``).
+
+        Needs ``order_id`` or ``cl_ord_id`` and the new total ``order_qty``; optional
+        ``limit_price``, ``display_qty``, ``trigger_price``, ``post_only``, ``deadline``...
+        Queue priority is kept where possible. Cancellation semantics as :meth:`add_order`.
+
+        Raises:
+            InvalidRequestError, KrakenAPIError, RequestTimeoutError, ConnectionLostError.
+        """
+        params = build_amend_order(fields)
+        (reply,) = await self._trade(
+            "amend_order", params, cl_ord_id=params.cl_ord_id, ws_key=ws_key
+        )
+        result: s.AmendOrderResult = reply.result
+        return result
+
+    async def edit_order(
+        self, *, ws_key: WsKey = WsKey.SPOT_PRIVATE_V2, **fields: Any
+    ) -> s.EditOrderResult:
+        """Cancel and replace an order (Kraken ``edit_order``; a new order id).
+
+        Needs ``order_id`` and ``symbol``; plus what changes (``order_qty``,
+        ``limit_price``, ``triggers``, ...). Queue priority is lost.
+
+        Raises:
+            InvalidRequestError, KrakenAPIError, RequestTimeoutError, ConnectionLostError.
+        """
+        params = build_edit_order(fields)
+        (reply,) = await self._trade("edit_order", params, ws_key=ws_key)
+        result: s.EditOrderResult = reply.result
+        return result
+
+    async def cancel_order(
+        self,
+        *,
+        order_id: str | Sequence[str] | None = None,
+        cl_ord_id: str | Sequence[str] | None = None,
+        order_userref: int | Sequence[int] | None = None,
+        ws_key: WsKey = WsKey.SPOT_PRIVATE_V2,
+    ) -> list[s.CancelOrderResult]:
+        """Cancel orders (Kraken ``cancel_order``; siebly ``cancelSpotOrder``).
+
+        Kraken answers once per order; this returns when every order named is answered.
+
+        Raises:
+            KrakenAPIError: at least one order could not be cancelled (all texts joined).
+            InvalidRequestError, RequestTimeoutError, ConnectionLostError.
+        """
+        params, count = build_cancel_order(order_id, cl_ord_id, order_userref)
+        replies = await self._trade("cancel_order", params, expected=count, ws_key=ws_key)
+        return [r.result for r in replies]
+
+    async def cancel_all(self, *, ws_key: WsKey = WsKey.SPOT_PRIVATE_V2) -> int:
+        """Cancel every open order, untriggered ones included; returns how many.
+
+        Raises:
+            KrakenAPIError, RequestTimeoutError, ConnectionLostError.
+        """
+        (reply,) = await self._trade("cancel_all", s.CancelAllParams(), ws_key=ws_key)
+        return int(reply.result.count)
+
+    async def cancel_all_orders_after(
+        self, timeout: int, *, ws_key: WsKey = WsKey.SPOT_PRIVATE_V2
+    ) -> s.CancelAllOrdersAfterResult:
+        """Arm (or with 0 disarm) the dead man's switch (Kraken ``cancel_all_orders_after``).
+
+        Raises:
+            InvalidRequestError, KrakenAPIError, RequestTimeoutError, ConnectionLostError.
+        """
+        params = s.CancelAllOrdersAfterParams(timeout=check_cancel_after(timeout))
+        (reply,) = await self._trade("cancel_all_orders_after", params, ws_key=ws_key)
+        result: s.CancelAllOrdersAfterResult = reply.result
+        return result
+
+    async def batch_add(
+        self,
+        *,
+        symbol: str,
+        orders: Sequence[Mapping[str, Any] | s.BatchOrder],
+        deadline: Any = None,
+        validate: bool | None = None,
+        ws_key: WsKey = WsKey.SPOT_PRIVATE_V2,
+    ) -> list[s.BatchAddResult]:
+        """Place 2-15 orders on one symbol (Kraken ``batch_add``).
+
+        Each order is a mapping of add_order's fields (without symbol). The result lists
+        one element per order in request order; an element whose ``error`` is set was
+        refused alone by the engine while the others were placed.
+
+        Raises:
+            InvalidRequestError, KrakenAPIError (the whole batch refused),
+            RequestTimeoutError, ConnectionLostError.
+        """
+        params = build_batch_add(symbol, orders, deadline, validate)
+        (reply,) = await self._trade("batch_add", params, ws_key=ws_key)
+        return list(reply.result or [])
+
+    async def batch_cancel(
+        self,
+        *,
+        orders: Sequence[str] | None = None,
+        cl_ord_id: Sequence[str] | None = None,
+        ws_key: WsKey = WsKey.SPOT_PRIVATE_V2,
+    ) -> int:
+        """Cancel 2-50 orders by id / userref (as strings) or cl_ord_id; returns the count.
+
+        Accepts both the documented ``result.count`` and the live ``orders_cancelled``.
+
+        Raises:
+            InvalidRequestError, KrakenAPIError, RequestTimeoutError, ConnectionLostError.
+        """
+        params = build_batch_cancel(orders, cl_ord_id)
+        (reply,) = await self._trade("batch_cancel", params, ws_key=ws_key)
+        return int(reply.count or 0)
+
+    @asynccontextmanager
+    async def dead_mans_switch(
+        self, timeout: int = 60, refresh_every: float = 20, *, ws_key: WsKey = WsKey.SPOT_PRIVATE_V2
+    ) -> AsyncIterator[DeadMansSwitch]:
+        """Keep Kraken's dead man's switch armed for the duration of the block.
+
+        Arms ``cancel_all_orders_after(timeout)``, refreshes it every ``refresh_every``
+        seconds from a task in the client's nursery, and disarms it (timeout 0) on exit.
+        A refresh that fails is logged, sent as an ``exception`` lifecycle event, counted
+        on the yielded object and raised when the block exits.
+
+        Raises:
+            InvalidRequestError: ``refresh_every`` not below ``timeout``.
+            KrakenError: arming failed, or a refresh failed during the block.
+        """
+        check_cancel_after(timeout)
+        if timeout == 0 or not 0 < refresh_every < timeout:
+            raise InvalidRequestError(
+                f"need 0 < refresh_every < timeout, got refresh_every={refresh_every!r}, "
+                f"timeout={timeout!r}"
+            )
+        switch = DeadMansSwitch(timeout)
+        switch.trigger_time = (
+            await self.cancel_all_orders_after(timeout, ws_key=ws_key)
+        ).trigger_time
+
+        async def refresher(task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+            with trio.CancelScope() as scope:
+                task_status.started(scope)
+                while True:
+                    await trio.sleep(refresh_every)
+                    try:
+                        result = await self.cancel_all_orders_after(timeout, ws_key=ws_key)
+                    except KrakenError as exc:
+                        switch.failures.append(exc)
+                        self.emit(
+                            LifecycleEvent(
+                                "exception",
+                                WsKey(ws_key),
+                                f"dead man's switch refresh failed: {exc}",
+                                exc,
+                            )
+                        )
+                    else:
+                        switch.refreshes += 1
+                        switch.trigger_time = result.trigger_time
+
+        scope = await self._nursery.start(refresher)
+        try:
+            yield switch
+        finally:
+            scope.cancel()
+            with trio.CancelScope(shield=True), trio.move_on_after(self.config.request_timeout):
+                try:
+                    await self.cancel_all_orders_after(0, ws_key=ws_key)
+                    switch.armed = False
+                except KrakenError:
+                    log.exception("[%s] could not disarm the dead man's switch", ws_key)
+        if switch.failures:
+            raise KrakenError(
+                f"dead man's switch: {len(switch.failures)} refresh(es) failed; "
+                f"first: {switch.failures[0]}"
+            ) from switch.failures[0]
 
     def events(self, buffer_size: int = 256) -> EventStream:
         """A stream of every connection's lifecycle events, for one listener.

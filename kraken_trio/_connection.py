@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import msgspec
 import trio
 
 from ._broker import Broker, PendingCall
@@ -528,6 +529,9 @@ class Connection:
             msg = self._spot_decoder.decode(frame)
         except ProtocolError as exc:
             self._bad(exc)
+            req_id = _req_id_of(frame)
+            if req_id is not None and self._broker.fail(req_id, exc):
+                log.warning("[%s] request %d failed: its reply could not be read", self.key, req_id)
             return
         handler = self._spot_handlers.get(type(msg))
         if handler is not None:
@@ -987,6 +991,22 @@ class Connection:
 
 
 _UNSUB_KEYS = frozenset({"symbol", "token", "depth", "interval", "event_trigger"})
+
+
+class _ReqIdOnly(msgspec.Struct):
+    req_id: Any = None
+
+
+_decode_req_id = msgspec.json.Decoder(_ReqIdOnly).decode
+
+
+def _req_id_of(frame: str) -> int | None:
+    """The req_id of a frame that failed to decode, if it has a readable one."""
+    try:
+        req_id = _decode_req_id(frame).req_id
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    return req_id if isinstance(req_id, int) and not isinstance(req_id, bool) else None
 
 
 def _ignore(msg: Any) -> None:

@@ -132,7 +132,7 @@ class SpotDecoder:
                 s.CancelAllOrdersAfterResponse,
                 s.CancelAllOrdersAfterResult,
             ),
-            "batch_add": (s.BatchAddResponse, list[s.AddOrderResult]),
+            "batch_add": (s.BatchAddResponse, list[s.BatchAddResult]),
             "batch_cancel": (s.BatchCancelResponse, s.BatchCancelResult),
         }
         self._result_decoders: dict[str, tuple[type[s.Response], Any]] = {

@@ -27,6 +27,7 @@ __all__ = [
     "BalancesUpdate",
     "BatchAddParams",
     "BatchAddResponse",
+    "BatchAddResult",
     "BatchCancelParams",
     "BatchCancelResponse",
     "BatchCancelResult",
@@ -576,11 +577,30 @@ class CancelAllResponse(Response, frozen=True):
 
 
 class CancelAllOrdersAfterResult(_In, frozen=True):
-    """Result of ``cancel_all_orders_after`` (camelCase on the wire)."""
+    """Result of ``cancel_all_orders_after`` (camelCase on the wire).
+
+    ``triggerTime`` is ``"0"`` when the switch was disabled; :attr:`trigger_time` is then None.
+    """
 
     current_time: datetime = msgspec.field(name="currentTime")
-    trigger_time: datetime = msgspec.field(name="triggerTime")
+    trigger_time_text: str = msgspec.field(name="triggerTime")
     warnings: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.trigger_time_text != "0":
+            try:
+                datetime.fromisoformat(self.trigger_time_text.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(
+                    f"triggerTime is not a timestamp: {self.trigger_time_text!r}"
+                ) from None
+
+    @property
+    def trigger_time(self) -> datetime | None:
+        """When everything will be cancelled; None when the switch is disabled."""
+        if self.trigger_time_text == "0":
+            return None
+        return datetime.fromisoformat(self.trigger_time_text.replace("Z", "+00:00"))
 
 
 class CancelAllOrdersAfterResponse(Response, frozen=True):
@@ -589,10 +609,21 @@ class CancelAllOrdersAfterResponse(Response, frozen=True):
     result: CancelAllOrdersAfterResult | None = None
 
 
+class BatchAddResult(_In, frozen=True):
+    """One element of ``batch_add``'s result; ``error`` is set where the engine refused
+    that order alone (for example insufficient funds) while the others were placed."""
+
+    order_id: str | None = None
+    cl_ord_id: str | None = None
+    order_userref: int | None = None
+    error: str | None = None
+    warnings: list[str] | None = None
+
+
 class BatchAddResponse(Response, frozen=True):
     """Reply to ``batch_add``: ``result`` is a list in request order."""
 
-    result: list[AddOrderResult] | None = None
+    result: list[BatchAddResult] | None = None
 
 
 class BatchCancelResult(_In, frozen=True):
