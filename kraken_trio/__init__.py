@@ -1,5 +1,6 @@
 """kraken_trio: a Trio-native client for Kraken's Spot WebSocket v2 and Futures WebSocket v1."""
 
+from ._client import DeadMansSwitch as DeadMansSwitch
 from ._client import EventStream as EventStream
 from ._client import KrakenClient as KrakenClient
 from ._client import open_kraken as open_kraken
@@ -18,6 +19,9 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import ReconnectExhaustedError as ReconnectExhaustedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import SubscriptionError as SubscriptionError
+from ._localbook import BookEvent as BookEvent
+from ._localbook import LocalBook as LocalBook
+from ._localbook import OrderBooks as OrderBooks
 from ._subscription import Gap as Gap
 from ._subscription import Subscription as Subscription
 from ._subscription import SubscriptionStatistics as SubscriptionStatistics
@@ -26,10 +30,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",
+    "BookEvent",
     "ClosedError",
     "Config",
     "ConnectionLostError",
     "ConnectionStatistics",
+    "DeadMansSwitch",
     "EventStream",
     "Gap",
     "InvalidRequestError",
@@ -37,6 +43,8 @@ __all__ = [
     "KrakenClient",
     "KrakenError",
     "LifecycleEvent",
+    "LocalBook",
+    "OrderBooks",
     "OverrunError",
     "ProtocolError",
     "ReconnectExhaustedError",

@@ -16,6 +16,7 @@ import trio
 from ._config import Config, WsKey
 from ._connection import FUTURES_PRIVATE_FEEDS, Connection, ConnectionStatistics, LifecycleEvent
 from ._errors import ClosedError, InvalidRequestError, KrakenError
+from ._localbook import OrderBooks
 from ._proto import spot as s
 from ._proto.auth import Credentials
 from ._rest import TokenSource
@@ -124,6 +125,7 @@ class KrakenClient:
         self._connections: dict[WsKey, Connection] = {}
         self._listeners: list[EventStream] = []
         self._token_source: TokenSource | None = None
+        self._pairs: dict[str, s.InstrumentPair] | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -328,6 +330,89 @@ class KrakenClient:
         except TypeError as exc:
             raise InvalidRequestError(f"bad parameter for channel {channel!r}: {exc}") from None
         return key, symbols, params
+
+    # ----------------------------------------------------------------- local books
+
+    async def instrument_pairs(self, *, refresh: bool = False) -> dict[str, s.InstrumentPair]:
+        """Every pair of the ``instrument`` channel, fetched once and cached.
+
+        A checkpoint, bounded by the request deadline.
+
+        Raises:
+            RequestTimeoutError: no instrument snapshot within the request deadline.
+        """
+        if self._pairs is None or refresh:
+            with trio.fail_after(self.config.request_timeout):
+                async with self.subscribe("instrument") as sub:
+                    async for msg in sub:
+                        if isinstance(msg, s.InstrumentMessage) and msg.type == "snapshot":
+                            self._pairs = {p.symbol: p for p in msg.data.pairs}
+                            break
+        assert self._pairs is not None
+        return self._pairs
+
+    @asynccontextmanager
+    async def book(
+        self,
+        symbol: str | Sequence[str],
+        depth: int = 10,
+        *,
+        level: int = 2,
+        ws_key: WsKey | None = None,
+        buffer_size: int | None = None,
+    ) -> AsyncIterator[Any]:
+        """Keep local, verified order books for one or several symbols.
+
+        ``async with k.book("BTC/USD", depth=10) as book`` yields a :class:`LocalBook`;
+        with a list of symbols it yields :class:`OrderBooks` (``books["ETH/USD"]``). Iterate
+        either for a :class:`BookEvent` after each applied message. Spot L2 (``level=2``)
+        and L3 (``level=3``) books verify Kraken's checksum with the pair's precision from
+        the ``instrument`` channel; futures books (``ws_key=DERIVATIVES_PUBLIC_V1``) check
+        ``seq``. A mismatch, gap or overflow resyncs that symbol alone.
+
+        Raises:
+            InvalidRequestError: bad symbol, depth or level.
+            SubscriptionError: Kraken refused a symbol.
+        """
+        symbols = [symbol] if isinstance(symbol, str) else list(symbol)
+        if level not in (2, 3):
+            raise InvalidRequestError(f"level must be 2 or 3, got {level!r}")
+        futures = ws_key is not None and WsKey(ws_key).is_futures
+        precisions: dict[str, tuple[int | None, int | None]] = {}
+        if futures:
+            if level != 2:
+                raise InvalidRequestError("futures books are level 2")
+            sub = self.subscribe(
+                "book",
+                product_ids=symbols,
+                ws_key=ws_key,
+                buffer_size=buffer_size,
+                on_overflow="drop_oldest",
+            )
+        else:
+            channel = "level3" if level == 3 else "book"
+            sub = self.subscribe(
+                channel,
+                symbol=symbols,
+                depth=depth,
+                ws_key=ws_key,
+                buffer_size=buffer_size,
+                on_overflow="drop_oldest",
+            )
+            try:
+                pairs = await self.instrument_pairs()
+            except KrakenError as exc:
+                log.warning("instrument channel unavailable (%s): checksums use the wire text", exc)
+                pairs = {}
+            for sym in symbols:
+                pair = pairs.get(sym)
+                if pair is not None:
+                    precisions[sym] = (pair.price_precision, pair.qty_precision)
+        books = OrderBooks(
+            sub, symbols, level=level, depth=depth, futures=futures, precisions=precisions
+        )
+        async with sub:
+            yield books[symbols[0]] if isinstance(symbol, str) else books
 
     # ----------------------------------------------------------------- trading (WebSocket API)
 

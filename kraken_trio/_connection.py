@@ -132,6 +132,7 @@ class ConnectionStatistics:
     bad_messages: int = 0
     unrouted: int = 0
     reconnects: int = 0
+    resyncs: int = 0
     token_fetches: int = 0
     wire_subscriptions: int = 0
     pending_requests: int = 0
@@ -854,6 +855,30 @@ class Connection:
                     wire.acked.set()
         if leaving:
             self._send_unsubscribe(leaving)
+
+    def resync(self, channel: str, symbol: str | None, params: dict[str, Any], reason: str) -> bool:
+        """Ask for a fresh snapshot of one wire subscription (unsubscribe + subscribe).
+
+        Only that channel and symbol is touched. Its users get a ``Gap(reason="resync")``
+        and then the fresh snapshot. Returns False when nothing was sent because a snapshot
+        is already on its way (the link is down or the wire is still pending).
+        """
+        wire = self._wires.get(self.route_key(channel, symbol, params))
+        if wire is None or wire.state != "active" or not self._ready.is_set():
+            return False
+        if self._futures:
+            self.send_nowait(self._futures_request("unsubscribe", [wire]))
+        else:
+            call = self._broker.allocate("unsubscribe")
+            self._broker.discard(call)
+            self.send_nowait(self._spot_request("unsubscribe", [wire], call.req_id))
+        wire.acked = trio.Event()
+        self._send_subscribe([wire])
+        for user in wire.users:
+            user._push(Gap(reason="resync", ws_key=self.key, symbol=symbol))
+        self.stats.resyncs += 1
+        self._hub.emit(LifecycleEvent("resync", self.key, f"{channel} {symbol}: {reason}"))
+        return True
 
     def _groups(self, wires: Iterable[_Wire]) -> dict[tuple[Any, ...], list[_Wire]]:
         groups: dict[tuple[Any, ...], list[_Wire]] = {}
