@@ -73,6 +73,16 @@ class LocalBook:
         return 3 if isinstance(self._impl, L3Book) else 2
 
     @property
+    def price_precision(self) -> int | None:
+        """Decimal places of prices used for the checksum (None: the wire text as decoded)."""
+        return None if isinstance(self._impl, FuturesBook) else self._impl.price_precision
+
+    @property
+    def qty_precision(self) -> int | None:
+        """Decimal places of quantities used for the checksum."""
+        return None if isinstance(self._impl, FuturesBook) else self._impl.qty_precision
+
+    @property
     def best_bid(self) -> tuple[Decimal, Decimal] | None:
         """(price, qty) of the best bid, or None."""
         return self._impl.best_bid
