@@ -46,9 +46,17 @@ class PairSpec:
 
 
 DEFAULT_PAIRS: tuple[PairSpec, ...] = (
-    PairSpec("BTC/USD", "BTC", "USD", 1, 8, Decimal("0.0001"), Decimal("0.5"), 5, Decimal("65000.0")),
-    PairSpec("ETH/USD", "ETH", "USD", 2, 8, Decimal("0.002"), Decimal("0.5"), 5, Decimal("3200.00")),
-    PairSpec("ETH/BTC", "ETH", "BTC", 6, 8, Decimal("0.002"), Decimal("0.00002"), 10, Decimal("0.049000")),
+    PairSpec(
+        "BTC/USD", "BTC", "USD", 1, 8, Decimal("0.0001"), Decimal("0.5"), 5, Decimal("65000.0")
+    ),
+    PairSpec(
+        "ETH/USD", "ETH", "USD", 2, 8, Decimal("0.002"), Decimal("0.5"), 5, Decimal("3200.00")
+    ),
+    PairSpec(
+        "ETH/BTC", "ETH", "BTC", 6, 8, Decimal("0.002"), Decimal("0.00002"), 10, Decimal("0.049000")
+    ),
     PairSpec("SOL/USD", "SOL", "USD", 2, 8, Decimal("0.02"), Decimal("0.5"), 5, Decimal("150.00")),
-    PairSpec("SHIB/USD", "SHIB", "USD", 9, 5, Decimal("50000"), Decimal("0.5"), 5, Decimal("0.000012345")),
+    PairSpec(
+        "SHIB/USD", "SHIB", "USD", 9, 5, Decimal("50000"), Decimal("0.5"), 5, Decimal("0.000012345")
+    ),
 )
