@@ -416,7 +416,10 @@ def build_batch_cancel(orders: Any, cl_ord_id: Any) -> s.BatchCancelParams:
     cl = _id_list("cl_ord_id", cl_ord_id, str)
     count = len(ids or ()) + len(cl or ())
     if not 2 <= count <= MAX_BATCH_CANCELS:
-        raise InvalidRequestError(f"batch_cancel takes 2 to {MAX_BATCH_CANCELS} ids, got {count}")
+        raise InvalidRequestError(
+            f"batch_cancel takes 2 to {MAX_BATCH_CANCELS} ids in orders and cl_ord_id together, "
+            f"got {count}"
+        )
     return s.BatchCancelParams(orders=ids, cl_ord_id=cl)
 
 

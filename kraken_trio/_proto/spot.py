@@ -506,9 +506,10 @@ class SubscribeResponse(Response, frozen=True):
 
 
 class AddOrderResult(_In, frozen=True):
-    """Result of ``add_order`` (and each element of ``batch_add``'s result)."""
+    """Result of ``add_order``; ``order_id`` is None only for ``validate=True`` requests,
+    which Kraken checks without placing."""
 
-    order_id: str
+    order_id: str | None = None
     cl_ord_id: str | None = None
     order_userref: int | None = None
     warnings: list[str] | None = None
