@@ -1,8 +1,9 @@
 """The ``kraken-trio`` command.
 
-Subcommands live in their own modules, each exposing ``COMMAND`` (a :class:`Command`); add a
-module name to :data:`COMMAND_MODULES` to register one. Modules are imported only when the
-command line is parsed, so one subcommand's dependencies never slow down another.
+Subcommands live in their own modules, each exposing ``COMMAND`` (a :class:`Command`) or
+``COMMANDS`` (a list of them); add a module name to :data:`COMMAND_MODULES` to register it.
+Modules are imported only when the command line is parsed, so one subcommand's dependencies
+never slow down another.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Command:
 
 COMMAND_MODULES: list[str] = [
     "kraken_trio.cli._fake_exchange",
+    "kraken_trio.cli._demo",
+    "kraken_trio.cli._streams",
 ]
 """Modules that each define ``COMMAND``; the registration list."""
 
@@ -45,10 +48,14 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in modules:
-        command: Command = importlib.import_module(name).COMMAND
-        child = sub.add_parser(command.name, help=command.help, description=command.help)
-        command.configure(child)
-        child.set_defaults(_run=command.run)
+        module = importlib.import_module(name)
+        commands: list[Command] = (
+            module.COMMANDS if hasattr(module, "COMMANDS") else [module.COMMAND]
+        )
+        for command in commands:
+            child = sub.add_parser(command.name, help=command.help, description=command.help)
+            command.configure(child)
+            child.set_defaults(_run=command.run)
     return parser
 
 

@@ -1,0 +1,301 @@
+"""What the stream commands and the demo share: output modes, exit codes, error mapping.
+
+Exit codes (documented in ``docs/cli.md``; scripts may rely on them):
+
+====  =====================================================================================
+0     finished: ``--count`` / ``--duration`` reached, Ctrl-C, the stream ended, or the
+      reader of a pipe went away (``| head``)
+1     an unexpected error inside kraken_trio (a bug or an undecodable message)
+2     bad arguments (argparse's own code, also used for values Kraken's rules refuse
+      before anything is sent)
+3     missing credentials for a private channel (``KRAKEN_API_KEY`` / ``KRAKEN_API_SECRET``)
+4     network: the endpoint is unreachable, the connection was lost for good, or it timed out
+5     Kraken refused: a subscription, the credentials, or a request (Kraken's text is shown)
+====  =====================================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableSequence
+from typing import Any, TextIO
+
+import msgspec
+import trio
+
+from .._errors import (
+    ClosedError,
+    ConnectionLostError,
+    InvalidRequestError,
+    KrakenAPIError,
+    KrakenError,
+    RequestTimeoutError,
+)
+from .._subscription import Gap
+
+__all__ = [
+    "EXIT_API",
+    "EXIT_ARGS",
+    "EXIT_CREDENTIALS",
+    "EXIT_INTERNAL",
+    "EXIT_NETWORK",
+    "EXIT_OK",
+    "JsonLines",
+    "Screen",
+    "classify",
+    "run_trio",
+    "to_record",
+]
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_ARGS = 2
+EXIT_CREDENTIALS = 3
+EXIT_NETWORK = 4
+EXIT_API = 5
+
+
+class CredentialsMissing(Exception):
+    """A private channel was asked for without credentials in the environment."""
+
+
+def to_record(msg: Any) -> dict[str, Any]:
+    """A message as a JSON-ready dict: Decimals become strings, datetimes ISO-8601 text.
+
+    Spot messages get their ``channel`` (a class attribute, not a field) in front; futures
+    messages already carry ``feed``. A :class:`~kraken_trio.Gap` becomes ``{"gap": ...}``.
+    """
+    if isinstance(msg, Gap):
+        return {"gap": msgspec.to_builtins(msg)}
+    body = msgspec.to_builtins(msg)
+    if not isinstance(body, dict):
+        return {"value": body}
+    if "feed" in body and body.get("event") is None:
+        body.pop("event", None)  # futures feed structs carry an always-empty ``event`` field
+    channel = getattr(type(msg), "channel", None)
+    if isinstance(channel, str) and "channel" not in body:
+        return {"channel": channel, **body}
+    return body
+
+
+class JsonLines:
+    """Writes one JSON object per line, flushed, so ``| jq`` sees each message at once."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write one record."""
+        self._out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+        self._out.flush()
+
+
+class Screen:
+    """A full-screen view redrawn in place with plain ANSI escapes, at most ``fps`` a second."""
+
+    def __init__(self, out: TextIO, fps: float = 10.0) -> None:
+        self._out = out
+        self._period = 1.0 / fps
+        self._last = 0.0
+        self._started = False
+
+    @staticmethod
+    def size() -> tuple[int, int]:
+        """Terminal (columns, rows)."""
+        cols, rows = shutil.get_terminal_size((100, 30))
+        return cols, rows
+
+    def due(self) -> bool:
+        """Whether enough time passed since the last frame to draw another."""
+        return time.monotonic() - self._last >= self._period
+
+    def draw(self, lines: list[str]) -> None:
+        """Replace the screen with ``lines`` (cut to the terminal's size)."""
+        cols, rows = self.size()
+        if not self._started:
+            self._out.write("\x1b[?25l")  # hide the cursor while redrawing
+            self._started = True
+        body = "\n".join(_cut(line, cols) for line in lines[: max(1, rows - 1)])
+        self._out.write("\x1b[H\x1b[2J" + body + "\n")
+        self._out.flush()
+        self._last = time.monotonic()
+
+    def close(self) -> None:
+        """Give the cursor back; the last frame stays visible."""
+        if self._started:
+            self._out.write("\x1b[?25h")
+            self._out.flush()
+
+
+def _cut(line: str, cols: int) -> str:
+    # Lines carry ANSI colour codes; count only visible characters.
+    visible = 0
+    out: list[str] = []
+    in_escape = False
+    for ch in line:
+        if ch == "\x1b":
+            in_escape = True
+        if in_escape:
+            out.append(ch)
+            if ch == "m":
+                in_escape = False
+            continue
+        if visible >= cols:
+            continue
+        out.append(ch)
+        visible += 1
+    if visible >= cols and "\x1b[" in line:
+        out.append("\x1b[0m")
+    return "".join(out)
+
+
+class _NotesHandler(logging.Handler):
+    def __init__(self, notes: MutableSequence[str] | None) -> None:
+        super().__init__(logging.WARNING)
+        self.notes = notes
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed log call must not break the stream
+            return
+        if self.notes is not None:
+            self.notes.append(text)
+        else:
+            print(f"kraken-trio: {text}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def log_to(notes: MutableSequence[str] | None) -> Iterator[None]:
+    """Show the library's warnings (reconnects, errors) while the block runs.
+
+    With ``notes`` (a live view's list) they are appended there, so stderr does not tear the
+    view; without, each is one ``kraken-trio: ...`` line on stderr.
+    """
+    logger = logging.getLogger("kraken_trio")
+    handler = _NotesHandler(notes)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def classify(exc: BaseException) -> tuple[int, str] | None:
+    """The exit code and one-line message for an expected error, or None for a bug."""
+    leaves = [e for e in _leaves(exc) if not isinstance(e, trio.Cancelled)]
+    if not leaves:
+        return EXIT_OK, ""
+    if all(isinstance(e, KeyboardInterrupt) for e in leaves):
+        return EXIT_OK, ""
+    first = next((e for e in leaves if not isinstance(e, KeyboardInterrupt)), leaves[0])
+    if isinstance(first, BrokenPipeError):
+        return EXIT_OK, ""
+    if isinstance(first, CredentialsMissing):
+        return EXIT_CREDENTIALS, str(first)
+    if isinstance(first, InvalidRequestError):
+        return EXIT_ARGS, str(first)
+    if isinstance(first, KrakenAPIError):
+        return EXIT_API, f"Kraken refused: {first}"
+    if isinstance(first, ConnectionLostError | RequestTimeoutError):
+        return EXIT_NETWORK, f"network error: {first}"
+    if isinstance(first, OSError):
+        return EXIT_NETWORK, f"network error: {first.strerror or first}"
+    if isinstance(first, ClosedError):
+        return EXIT_NETWORK, f"connection closed: {first}"
+    if isinstance(first, KrakenError):
+        return EXIT_INTERNAL, f"{type(first).__name__}: {first}"
+    return None
+
+
+async def _watch_sigint(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+def run_trio(
+    prog: str, main: Callable[[trio.CancelScope], Awaitable[None]], err: TextIO | None = None
+) -> int:
+    """Run ``main`` under trio; Ctrl-C cancels it cleanly. Returns the exit status.
+
+    ``main`` receives the cancel scope that Ctrl-C cancels (it may cancel it itself to stop).
+    Expected errors print one line on stderr, never a traceback.
+    """
+    err = err if err is not None else sys.stderr
+
+    async def wrapper() -> None:
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                if _can_watch_signals():
+                    nursery.start_soon(_watch_sigint, scope)
+                await main(scope)
+                nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(wrapper)
+    except BaseException as exc:
+        verdict = classify(exc)
+        if verdict is None:
+            raise
+        code, message = verdict
+        if message:
+            print(f"{prog}: {message}", file=err, flush=True)
+        if code == EXIT_OK and any(isinstance(e, BrokenPipeError) for e in _leaves(exc)):
+            _silence_stdout()
+        return code
+    return EXIT_OK
+
+
+def _can_watch_signals() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _silence_stdout() -> None:
+    # After EPIPE, Python would complain again when it flushes stdout at exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value

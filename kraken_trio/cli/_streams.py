@@ -1,0 +1,774 @@
+"""Stream commands: ``kraken-trio ticker|book|trades|ohlc|instrument|level3|executions|balances``
+and ``kraken-trio futures FEED``.
+
+Each subscribes to one Kraken channel, against real Kraken by default or against the
+embedded fake exchange with ``--fake``, and prints what arrives:
+
+* stdout is a terminal: a live view redrawn in place;
+* stdout is a pipe or a file (or ``--json``): one JSON object per message per line.
+  Prices and quantities are JSON *strings* holding the exact decimal text
+  (``"price":"64000.1"``), never floats; timestamps are ISO-8601 strings. A reconnect or a
+  lost message shows up as a ``{"gap": {...}}`` line.
+
+Stop with ``--count N`` (messages), ``--duration S`` (seconds) or Ctrl-C. The exit codes are in
+:mod:`kraken_trio.cli._output`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import deque
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TextIO
+
+import trio
+
+from .._client import FUTURES_PUBLIC_FEEDS, open_kraken
+from .._config import WsKey
+from .._connection import FUTURES_PRIVATE_FEEDS
+from .._proto import futures as f
+from .._proto import spot as s
+from .._proto.book import FuturesBook, L2Book, L3Book
+from .._subscription import Gap
+from . import Command
+from ._output import (
+    EXIT_ARGS,
+    CredentialsMissing,
+    JsonLines,
+    Screen,
+    log_to,
+    positive_float,
+    positive_int,
+    run_trio,
+    to_record,
+)
+
+__all__ = ["COMMANDS", "StreamPlan", "stream"]
+
+BOLD, DIM, GREEN, RED, RESET = "\x1b[1m", "\x1b[2m", "\x1b[32m", "\x1b[31m", "\x1b[0m"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """What one stream command subscribes to.
+
+    Attributes:
+        title: Shown at the top of the live view.
+        channel: Kraken's channel or futures feed name.
+        params: Kraken's subscribe parameters (``symbol``, ``depth``, ``product_ids``, ...).
+        ws_key: The connection it goes to.
+    """
+
+    title: str
+    channel: str
+    params: dict[str, Any]
+    ws_key: WsKey
+
+
+# ------------------------------------------------------------------ live views
+
+
+def _d(value: Decimal | None, width: int = 0) -> str:
+    text = "-" if value is None else str(value)
+    return text.rjust(width) if width else text
+
+
+class View:
+    """Keeps what a live view shows and renders it as lines."""
+
+    def __init__(self, plan: StreamPlan) -> None:
+        self.plan = plan
+        self.messages = 0
+        self.gaps = 0
+        self.notes: deque[str] = deque(maxlen=3)
+
+    def feed(self, msg: Any) -> None:
+        """Take one message (or Gap)."""
+        self.messages += 1
+        if isinstance(msg, Gap):
+            self.gaps += 1
+            lost = f", {msg.lost} lost" if msg.lost else ""
+            self.notes.append(f"gap: {msg.reason}{lost}")
+            self.on_gap(msg)
+        else:
+            self.on_message(msg)
+
+    def on_gap(self, gap: Gap) -> None:
+        """A gap marker arrived (a fresh snapshot follows a reconnect)."""
+
+    def on_message(self, msg: Any) -> None:
+        """One typed message."""
+
+    def body(self, rows: int) -> list[str]:
+        """The view's own lines."""
+        return []
+
+    def render(self, rows: int) -> list[str]:
+        """Every line of the frame."""
+        head = (
+            f"{BOLD}kraken-trio {self.plan.title}{RESET}  {DIM}[{self.plan.ws_key}] "
+            f"messages={self.messages} gaps={self.gaps}  Ctrl-C to stop{RESET}"
+        )
+        lines = [head, ""]
+        lines += self.body(max(3, rows - 4 - len(self.notes)))
+        lines += [f"{DIM}{n}{RESET}" for n in self.notes]
+        return lines
+
+
+class TickerView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.rows: dict[str, s.TickerData] = {}
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, s.TickerMessage):
+            for t in msg.data:
+                self.rows[t.symbol] = t
+
+    def body(self, rows: int) -> list[str]:
+        out = [
+            f"{'symbol':<10} {'bid':>14} {'bid qty':>14} {'ask':>14} {'ask qty':>14} "
+            f"{'last':>14} {'change %':>9} {'volume':>16}"
+        ]
+        for t in self.rows.values():
+            colour = GREEN if t.change_pct >= 0 else RED
+            out.append(
+                f"{t.symbol:<10} {_d(t.bid, 14)} {_d(t.bid_qty, 14)} {_d(t.ask, 14)} "
+                f"{_d(t.ask_qty, 14)} {_d(t.last, 14)} {colour}{_d(t.change_pct, 9)}{RESET} "
+                f"{_d(t.volume, 16)}"
+            )
+        return out
+
+
+def render_book(
+    symbol: str,
+    bids: list[tuple[Decimal, Decimal]],
+    asks: list[tuple[Decimal, Decimal]],
+    status: str,
+) -> list[str]:
+    """A two-column book: asks above (best at the bottom), bids below; spread in between."""
+    out = [f"{BOLD}{symbol}{RESET}  checksum {status}"]
+    out.append(f"  {'price':>16} {'qty':>16}")
+    for price, qty in reversed(asks):
+        out.append(f"  {RED}{_d(price, 16)}{RESET} {_d(qty, 16)}")
+    if bids and asks:
+        spread = asks[0][0] - bids[0][0]
+        mid = (asks[0][0] + bids[0][0]) / 2
+        out.append(f"  {DIM}spread {spread}  mid {mid}{RESET}")
+    else:
+        out.append(f"  {DIM}(one side empty){RESET}")
+    for price, qty in bids:
+        out.append(f"  {GREEN}{_d(price, 16)}{RESET} {_d(qty, 16)}")
+    return out
+
+
+class BookView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.depth = int(plan.params.get("depth", 10))
+        self.books: dict[str, L2Book] = {}
+        self.mismatches: dict[str, int] = {}
+        self.ok: dict[str, bool] = {}
+
+    def on_gap(self, gap: Gap) -> None:
+        for book in self.books.values():
+            book.clear()
+
+    def on_message(self, msg: Any) -> None:
+        if not isinstance(msg, s.BookMessage):
+            return
+        for d in msg.data:
+            book = self.books.get(d.symbol)
+            if book is None:
+                book = self.books[d.symbol] = L2Book(d.symbol, self.depth, None, None)
+            if msg.type == "snapshot":
+                book.apply_snapshot(d.bids, d.asks)
+            else:
+                book.apply_update(d.bids, d.asks)
+            good = book.verify(d.checksum)
+            self.ok[d.symbol] = good
+            if not good:
+                self.mismatches[d.symbol] = self.mismatches.get(d.symbol, 0) + 1
+
+    def body(self, rows: int) -> list[str]:
+        out: list[str] = []
+        per_book = max(1, (rows // max(1, len(self.books)) - 4) // 2)
+        for symbol, book in self.books.items():
+            bad = self.mismatches.get(symbol, 0)
+            status = f"{GREEN}OK{RESET}" if self.ok.get(symbol) else f"{RED}MISMATCH{RESET}"
+            status += f" {DIM}(mismatches: {bad}){RESET}"
+            out += render_book(symbol, book.bids(per_book), book.asks(per_book), status)
+        return out
+
+
+class TradesView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.trades: deque[s.TradeData] = deque(maxlen=200)
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, s.TradeMessage):
+            self.trades.extend(msg.data)
+
+    def body(self, rows: int) -> list[str]:
+        out = [f"{'time':<26} {'symbol':<10} {'side':<5} {'price':>16} {'qty':>16} {'type':<7}"]
+        for t in list(self.trades)[-(rows - 1) :][::-1]:
+            colour = GREEN if t.side == "buy" else RED
+            out.append(
+                f"{t.timestamp.isoformat():<26.26} {t.symbol:<10} {colour}{t.side:<5}{RESET} "
+                f"{_d(t.price, 16)} {_d(t.qty, 16)} {t.ord_type:<7}"
+            )
+        return out
+
+
+class OhlcView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.candles: dict[tuple[str, str], s.Candle] = {}
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, s.OhlcMessage):
+            for c in msg.data:
+                self.candles[(c.symbol, c.interval_begin.isoformat())] = c
+
+    def body(self, rows: int) -> list[str]:
+        out = [
+            f"{'symbol':<10} {'interval begin':<26} {'open':>14} {'high':>14} {'low':>14} "
+            f"{'close':>14} {'trades':>7} {'volume':>14}"
+        ]
+        latest = sorted(self.candles.values(), key=lambda c: c.interval_begin)[-(rows - 1) :]
+        for c in reversed(latest):
+            out.append(
+                f"{c.symbol:<10} {c.interval_begin.isoformat():<26.26} {_d(c.open, 14)} "
+                f"{_d(c.high, 14)} {_d(c.low, 14)} {_d(c.close, 14)} {c.trades:>7} "
+                f"{_d(c.volume, 14)}"
+            )
+        return out
+
+
+class InstrumentView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.pairs: dict[str, s.InstrumentPair] = {}
+        self.assets = 0
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, s.InstrumentMessage):
+            if msg.type == "snapshot":
+                self.pairs.clear()
+                self.assets = len(msg.data.assets)
+            for p in msg.data.pairs:
+                self.pairs[p.symbol] = p
+
+    def body(self, rows: int) -> list[str]:
+        out = [
+            f"{len(self.pairs)} pairs, {self.assets} assets",
+            f"{'symbol':<12} {'status':<10} {'price step':>14} {'qty step':>14} "
+            f"{'qty min':>14} {'cost min':>10}",
+        ]
+        for p in list(self.pairs.values())[: rows - 2]:
+            out.append(
+                f"{p.symbol:<12} {p.status:<10} {_d(p.price_increment, 14)} "
+                f"{_d(p.qty_increment, 14)} {_d(p.qty_min, 14)} {_d(p.cost_min, 10)}"
+            )
+        return out
+
+
+class Level3View(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.depth = int(plan.params.get("depth", 10))
+        self.books: dict[str, L3Book] = {}
+        self.ok: dict[str, bool] = {}
+
+    def on_gap(self, gap: Gap) -> None:
+        for book in self.books.values():
+            book.clear()
+
+    def on_message(self, msg: Any) -> None:
+        if not isinstance(msg, s.L3Message):
+            return
+        for d in msg.data:
+            book = self.books.get(d.symbol)
+            if book is None:
+                book = self.books[d.symbol] = L3Book(d.symbol, self.depth, None, None)
+            if msg.type == "snapshot":
+                book.apply_snapshot(d.bids, d.asks)
+            else:
+                book.apply_update(d.bids, d.asks)
+            self.ok[d.symbol] = book.verify(d.checksum)
+
+    def body(self, rows: int) -> list[str]:
+        out: list[str] = []
+        per_book = max(1, (rows // max(1, len(self.books)) - 4) // 2)
+        for symbol, book in self.books.items():
+            status = f"{GREEN}OK{RESET}" if self.ok.get(symbol) else f"{RED}MISMATCH{RESET}"
+            status += f" {DIM}({book.order_count} orders){RESET}"
+            out += render_book(symbol, book.bids(per_book), book.asks(per_book), status)
+        return out
+
+
+class ExecutionsView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.rows: deque[s.Execution] = deque(maxlen=200)
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, s.ExecutionsMessage):
+            self.rows.extend(msg.data)
+
+    def body(self, rows: int) -> list[str]:
+        return [format_execution(None)] + [
+            format_execution(e) for e in list(self.rows)[-(rows - 1) :][::-1]
+        ]
+
+
+def format_execution(e: s.Execution | None) -> str:
+    """One executions row (or the header for ``None``)."""
+    if e is None:
+        return (
+            f"{'exec_type':<12} {'status':<16} {'order_id':<20} {'side':<5} {'type':<11} "
+            f"{'qty':>12} {'limit':>12} {'last qty':>12} {'last px':>12}"
+        )
+    return (
+        f"{e.exec_type or '-':<12} {e.order_status or '-':<16} {e.order_id or '-':<20.20} "
+        f"{e.side or '-':<5} {e.order_type or '-':<11} {_d(e.order_qty, 12)} "
+        f"{_d(e.limit_price, 12)} {_d(e.last_qty, 12)} {_d(e.last_price, 12)}"
+    )
+
+
+class BalancesView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.balances: dict[str, Decimal] = {}
+        self.last: dict[str, Decimal] = {}
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, s.BalancesSnapshot):
+            self.balances = {a.asset: a.balance for a in msg.data}
+        elif isinstance(msg, s.BalancesUpdate):
+            for entry in msg.data:
+                self.balances[entry.asset] = entry.balance
+                self.last[entry.asset] = entry.amount
+
+    def body(self, rows: int) -> list[str]:
+        out = [f"{'asset':<8} {'balance':>22} {'last change':>18}"]
+        for asset, balance in sorted(self.balances.items())[: rows - 1]:
+            change = self.last.get(asset)
+            out.append(f"{asset:<8} {_d(balance, 22)} {_d(change, 18) if change else '':>18}")
+        return out
+
+
+class FuturesTickerView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.rows: dict[str, Any] = {}
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, f.FuturesTicker | f.FuturesTickerLite):
+            self.rows[msg.product_id] = msg
+
+    def body(self, rows: int) -> list[str]:
+        out = [f"{'product':<14} {'bid':>14} {'ask':>14} {'last':>14} {'mark':>14} {'volume':>14}"]
+        for t in self.rows.values():
+            last = getattr(t, "last", None)
+            mark = getattr(t, "mark_price", None)
+            out.append(
+                f"{t.product_id:<14} {_d(t.bid, 14)} {_d(t.ask, 14)} {_d(last, 14)} "
+                f"{_d(mark, 14)} {_d(t.volume, 14)}"
+            )
+        return out
+
+
+class FuturesBookView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.books: dict[str, FuturesBook] = {}
+        self.seq_ok: dict[str, bool] = {}
+
+    def on_gap(self, gap: Gap) -> None:
+        for book in self.books.values():
+            book.clear()
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, f.FuturesBookSnapshot):
+            book = self.books.setdefault(msg.product_id, FuturesBook(msg.product_id))
+            book.apply_snapshot(msg.seq, msg.bids, msg.asks)
+            self.seq_ok[msg.product_id] = True
+        elif isinstance(msg, f.FuturesBookDelta):
+            book = self.books.setdefault(msg.product_id, FuturesBook(msg.product_id))
+            self.seq_ok[msg.product_id] = book.apply_delta(msg.seq, msg.side, msg.price, msg.qty)
+
+    def body(self, rows: int) -> list[str]:
+        out: list[str] = []
+        per_book = max(1, (rows // max(1, len(self.books)) - 4) // 2)
+        for product, book in self.books.items():
+            status = f"seq {book.seq} " + (
+                f"{GREEN}in order{RESET}" if self.seq_ok.get(product) else f"{RED}GAP{RESET}"
+            )
+            out += render_book(product, book.bids(per_book), book.asks(per_book), status)
+        return out
+
+
+class FuturesTradesView(View):
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.trades: deque[Any] = deque(maxlen=200)
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, f.FuturesTradeSnapshot):
+            self.trades.extend(msg.trades)
+        elif isinstance(msg, f.FuturesTrade):
+            self.trades.append(msg)
+
+    def body(self, rows: int) -> list[str]:
+        out = [f"{'product':<14} {'side':<5} {'price':>14} {'qty':>14} {'seq':>10}"]
+        for t in list(self.trades)[-(rows - 1) :][::-1]:
+            colour = GREEN if t.side == "buy" else RED
+            out.append(
+                f"{t.product_id:<14} {colour}{t.side:<5}{RESET} {_d(t.price, 14)} "
+                f"{_d(t.qty, 14)} {t.seq if t.seq is not None else '-':>10}"
+            )
+        return out
+
+
+class RawView(View):
+    """The latest messages as compact JSON (feeds without a dedicated view)."""
+
+    def __init__(self, plan: StreamPlan) -> None:
+        super().__init__(plan)
+        self.lines: deque[str] = deque(maxlen=200)
+
+    def on_message(self, msg: Any) -> None:
+        import json
+
+        self.lines.append(json.dumps(to_record(msg), separators=(",", ":")))
+
+    def body(self, rows: int) -> list[str]:
+        return list(self.lines)[-rows:]
+
+
+# ------------------------------------------------------------------ running a stream
+
+
+def _credentials_from_env(names: tuple[str, str], what: str) -> tuple[str, str]:
+    key, secret = os.environ.get(names[0]), os.environ.get(names[1])
+    if not key or not secret:
+        raise CredentialsMissing(
+            f"{what} needs credentials: set {names[0]} and {names[1]} "
+            "(or use --fake to run against the embedded fake exchange)"
+        )
+    return key, secret
+
+
+async def stream(
+    args: argparse.Namespace,
+    plan: StreamPlan,
+    view: View,
+    out: TextIO,
+    scope: trio.CancelScope,
+    *,
+    json_mode: bool,
+) -> None:
+    """Subscribe as ``plan`` says and print until the count, duration or Ctrl-C."""
+    options: dict[str, Any] = {"max_reconnects": args.max_reconnects}
+    async with AsyncExitStack() as stack:
+        if args.fake:
+            from ..testing import open_fake_kraken
+
+            fake = await stack.enter_async_context(open_fake_kraken(seed=args.seed))
+            options.update(
+                api_key=fake.api_key,
+                api_secret=fake.api_secret,
+                endpoints=fake.endpoints,
+                rest_url=fake.rest_url,
+            )
+        else:
+            if plan.ws_key.is_private:
+                names = (
+                    ("KRAKEN_FUTURES_API_KEY", "KRAKEN_FUTURES_API_SECRET")
+                    if plan.ws_key.is_futures
+                    else ("KRAKEN_API_KEY", "KRAKEN_API_SECRET")
+                )
+                options["api_key"], options["api_secret"] = _credentials_from_env(
+                    names, f"{plan.channel} (a private channel)"
+                )
+            if args.endpoint:
+                options["endpoints"] = {plan.ws_key: args.endpoint}
+            if args.rest_url:
+                options["rest_url"] = args.rest_url
+        screen = None if json_mode else Screen(out)
+        stack.enter_context(log_to(view.notes if screen is not None else None))
+        k = await stack.enter_async_context(open_kraken(**options))
+        jsonl = JsonLines(out)
+        if screen is not None:
+            stack.callback(screen.close)
+            screen.draw([f"kraken-trio {plan.title}: connecting to {plan.ws_key} ..."])
+        count = 0
+        with trio.move_on_after(args.duration if args.duration else float("inf")):
+            sub = await stack.enter_async_context(
+                k.subscribe(plan.channel, ws_key=plan.ws_key, **plan.params)
+            )
+            async for msg in sub:
+                if screen is None:
+                    jsonl.write(to_record(msg))
+                else:
+                    view.feed(msg)
+                    if screen.due():
+                        screen.draw(view.render(screen.size()[1]))
+                if not isinstance(msg, Gap):
+                    count += 1
+                    if args.count and count >= args.count:
+                        break
+        if screen is not None:
+            screen.draw(view.render(screen.size()[1]))
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fake",
+        action="store_true",
+        help="run against the embedded fake exchange (in-process, offline) instead of Kraken",
+    )
+    parser.add_argument("--count", type=positive_int, help="stop after N messages")
+    parser.add_argument("--duration", type=positive_float, help="stop after S seconds")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON lines even on a terminal (the default when stdout is not a terminal)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="market seed for --fake (default 0)")
+    parser.add_argument("--endpoint", metavar="URL", help="override the WebSocket URL")
+    parser.add_argument("--rest-url", metavar="URL", help="override the REST base URL (tokens)")
+    parser.add_argument(
+        "--max-reconnects",
+        type=int,
+        default=3,
+        metavar="N",
+        help="consecutive failed connection attempts before giving up (default 3)",
+    )
+
+
+def _symbols(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("symbol", nargs="+", metavar="SYMBOL", help="pair(s), e.g. BTC/USD")
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    plan: Callable[[argparse.Namespace], StreamPlan]
+    view: Callable[[StreamPlan], View]
+
+
+def _spot_plan(
+    channel: str, title: str, **extra: str
+) -> Callable[[argparse.Namespace], StreamPlan]:
+    def plan(args: argparse.Namespace) -> StreamPlan:
+        params: dict[str, Any] = {}
+        symbols = getattr(args, "symbol", None)
+        if symbols:
+            params["symbol"] = symbols
+        for param, attr in extra.items():
+            value = getattr(args, attr)
+            if value is not None:
+                params[param] = value
+        if channel in ("executions", "balances"):
+            key = WsKey.SPOT_PRIVATE_V2
+        elif channel == "level3":
+            key = WsKey.SPOT_L3_V2
+        else:
+            key = WsKey.SPOT_PUBLIC_V2
+        what = f"{title} {' '.join(symbols)}" if symbols else title
+        return StreamPlan(title=what, channel=channel, params=params, ws_key=key)
+
+    return plan
+
+
+def _cfg_ticker(p: argparse.ArgumentParser) -> None:
+    _symbols(p)
+    p.add_argument(
+        "--event-trigger",
+        choices=("trades", "bbo"),
+        help="update on every trade (Kraken's default) or on every best bid/offer change",
+    )
+
+
+def _cfg_book(p: argparse.ArgumentParser) -> None:
+    _symbols(p)
+    p.add_argument(
+        "--depth",
+        type=int,
+        choices=(10, 25, 100, 500, 1000),
+        default=10,
+        help="levels per side (default 10)",
+    )
+
+
+def _cfg_ohlc(p: argparse.ArgumentParser) -> None:
+    _symbols(p)
+    p.add_argument(
+        "--interval",
+        type=int,
+        choices=(1, 5, 15, 30, 60, 240, 1440, 10080, 21600),
+        default=1,
+        help="candle interval in minutes (default 1)",
+    )
+
+
+def _cfg_level3(p: argparse.ArgumentParser) -> None:
+    _symbols(p)
+    p.add_argument(
+        "--depth", type=int, choices=(10, 100, 1000), default=10, help="levels (default 10)"
+    )
+
+
+def _cfg_executions(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--snap-trades", action="store_true", help="include the recent trades snapshot")
+    p.add_argument(
+        "--no-snap-orders",
+        dest="snap_orders",
+        action="store_false",
+        default=None,
+        help="skip the open orders snapshot",
+    )
+
+
+def _cfg_none(p: argparse.ArgumentParser) -> None:
+    del p
+
+
+_FUTURES_FEEDS = sorted(FUTURES_PUBLIC_FEEDS | FUTURES_PRIVATE_FEEDS)
+
+
+def _cfg_futures(p: argparse.ArgumentParser) -> None:
+    p.add_argument("feed", choices=_FUTURES_FEEDS, metavar="FEED", help=", ".join(_FUTURES_FEEDS))
+    p.add_argument(
+        "product_ids", nargs="*", metavar="PRODUCT", help="product id(s), e.g. PI_XBTUSD"
+    )
+
+
+def _futures_plan(args: argparse.Namespace) -> StreamPlan:
+    feed: str = args.feed
+    private = feed in FUTURES_PRIVATE_FEEDS
+    params: dict[str, Any] = {}
+    if args.product_ids:
+        params["product_ids"] = args.product_ids
+    key = WsKey.DERIVATIVES_PRIVATE_V1 if private else WsKey.DERIVATIVES_PUBLIC_V1
+    title = f"futures {feed} {' '.join(args.product_ids)}".rstrip()
+    return StreamPlan(title=title, channel=feed, params=params, ws_key=key)
+
+
+def _futures_view(plan: StreamPlan) -> View:
+    views: dict[str, Callable[[StreamPlan], View]] = {
+        "ticker": FuturesTickerView,
+        "ticker_lite": FuturesTickerView,
+        "book": FuturesBookView,
+        "trade": FuturesTradesView,
+    }
+    return views.get(plan.channel, RawView)(plan)
+
+
+_SPECS = [
+    _Spec(
+        "ticker",
+        "stream the ticker of spot pair(s)",
+        _cfg_ticker,
+        _spot_plan("ticker", "ticker", event_trigger="event_trigger"),
+        TickerView,
+    ),
+    _Spec(
+        "book",
+        "stream a spot order book (checksum-verified)",
+        _cfg_book,
+        _spot_plan("book", "book", depth="depth"),
+        BookView,
+    ),
+    _Spec("trades", "stream spot trades", _symbols, _spot_plan("trade", "trades"), TradesView),
+    _Spec(
+        "ohlc",
+        "stream spot candles",
+        _cfg_ohlc,
+        _spot_plan("ohlc", "ohlc", interval="interval"),
+        OhlcView,
+    ),
+    _Spec(
+        "instrument",
+        "stream the spot instrument list (assets and pairs)",
+        _cfg_none,
+        _spot_plan("instrument", "instrument"),
+        InstrumentView,
+    ),
+    _Spec(
+        "level3",
+        "stream the order-by-order book (needs credentials)",
+        _cfg_level3,
+        _spot_plan("level3", "level3", depth="depth"),
+        Level3View,
+    ),
+    _Spec(
+        "executions",
+        "stream your spot orders and fills (needs credentials)",
+        _cfg_executions,
+        _spot_plan(
+            "executions", "executions", snap_trades="snap_trades_opt", snap_orders="snap_orders"
+        ),
+        ExecutionsView,
+    ),
+    _Spec(
+        "balances",
+        "stream your spot balances (needs credentials)",
+        _cfg_none,
+        _spot_plan("balances", "balances"),
+        BalancesView,
+    ),
+    _Spec(
+        "futures",
+        "stream a Kraken Futures feed (private feeds need KRAKEN_FUTURES_API_KEY/SECRET)",
+        _cfg_futures,
+        _futures_plan,
+        _futures_view,
+    ),
+]
+
+
+def _make_command(spec: _Spec) -> Command:
+    def configure(parser: argparse.ArgumentParser) -> None:
+        spec.configure(parser)
+        _add_common(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        prog = f"kraken-trio {spec.name}"
+        if args.max_reconnects < 0:
+            print(f"{prog}: --max-reconnects must be >= 0", file=sys.stderr)
+            return EXIT_ARGS
+        if spec.name == "executions":
+            args.snap_trades_opt = True if args.snap_trades else None
+        if (
+            spec.name == "futures"
+            and args.feed in FUTURES_PUBLIC_FEEDS - {"heartbeat"}
+            and not args.product_ids
+        ):
+            print(f"{prog}: futures feed {args.feed!r} needs a PRODUCT", file=sys.stderr)
+            return EXIT_ARGS
+        plan = spec.plan(args)
+        view = spec.view(plan)
+        out = sys.stdout
+        json_mode = bool(args.json) or not out.isatty()
+
+        async def main(scope: trio.CancelScope) -> None:
+            await stream(args, plan, view, out, scope, json_mode=json_mode)
+
+        return run_trio(prog, main)
+
+    return Command(name=spec.name, help=spec.help, configure=configure, run=run)
+
+
+COMMANDS: list[Command] = [_make_command(spec) for spec in _SPECS]
+"""The stream subcommands (registered through ``COMMAND_MODULES``)."""
