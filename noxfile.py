@@ -48,7 +48,7 @@ def bench(session: nox.Session) -> None:
 def soak(session: nox.Session) -> None:
     """A long seeded fault storm: `nox -s soak -- --minutes N`."""
     session.install("-e", ".", *_group("test"))
-    session.run("python", "-m", "tests.soak", *session.posargs)
+    session.run("python", "tests/soak.py", *session.posargs)
 
 
 @nox.session
