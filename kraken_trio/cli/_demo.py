@@ -32,7 +32,7 @@ from .._config import WsKey
 from .._errors import InvalidRequestError, KrakenError
 from .._proto import spot as s
 from . import Command
-from ._output import EXIT_ARGS, Screen, log_to, positive_float, run_trio
+from ._output import EXIT_ARGS, EXIT_OK, Screen, classify, log_to, positive_float, run_trio
 from ._streams import BOLD, DIM, GREEN, RED, RESET, format_execution
 
 __all__ = ["COMMAND", "Demo"]
@@ -454,18 +454,15 @@ def _run(args: argparse.Namespace) -> int:
     demo = Demo(args.pair, args.duration, out, live=live)
 
     async def main(scope: trio.CancelScope) -> None:
-        ended = False
         try:
             await demo.run(args.seed, scope)
-            ended = True
-        except trio.Cancelled:  # Ctrl-C: still a clean end, with the summary
-            ended = True
-            raise
-        finally:
-            if ended:
+        except BaseException as exc:
+            if classify(exc) == (EXIT_OK, ""):  # Ctrl-C: still a clean end, with the summary
                 demo.finish()
             elif demo.screen is not None:
                 demo.screen.close()
+            raise
+        demo.finish()
 
     return run_trio("kraken-trio demo", main)
 
