@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -72,6 +73,8 @@ class Config:
         buffer_size: Default per-subscription buffer (messages).
         max_message_size: Largest frame accepted from the server, in bytes.
         rest_timeout: Bound on one REST call (token fetch).
+        ssl_context: TLS settings for ``wss://`` endpoints; by default the system's trust
+            store with certificate and host name verification.
     """
 
     connect_timeout: float = 10.0
@@ -88,6 +91,7 @@ class Config:
     rest_timeout: float = 10.0
     endpoints: Mapping[WsKey, str] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
     rest_url: str = DEFAULT_REST_URL
+    ssl_context: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         for name in (

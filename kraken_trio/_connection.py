@@ -333,7 +333,11 @@ class Connection:
                 token = await self._hub.token_source().fetch()
             self.stats.token_fetches += 1
         with trio.fail_after(self._cfg.connect_timeout):
-            ws = await connect_websocket(self.url, max_message_size=self._cfg.max_message_size)
+            ws = await connect_websocket(
+                self.url,
+                max_message_size=self._cfg.max_message_size,
+                ssl_context=self._cfg.ssl_context,
+            )
         self._ws = ws
         self._link_failure = None
         link_up = False

@@ -247,7 +247,9 @@ async def connect_websocket(
                     raise TransportClosed(f"handshake rejected (HTTP {status})")
     except (trio.BrokenResourceError, ssl.SSLError, OSError, RemoteProtocolError) as exc:
         await trio.aclose_forcefully(stream)
-        raise TransportClosed(f"handshake with {parts.hostname}:{port} failed: {exc!r}") from None
+        # trio wraps TLS failures (a certificate that does not verify) as the cause.
+        reason = exc.__cause__ if isinstance(exc.__cause__, ssl.SSLError) else exc
+        raise TransportClosed(f"handshake with {parts.hostname}:{port} failed: {reason}") from None
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise
