@@ -1,0 +1,528 @@
+"""``python -m benchmarks [--quick] [--only S ...] [--peers P ...] [--output FILE]``.
+
+Starts one replay server process per scenario group, runs every peer against it, each run
+in its own process, and prints the table of medians. The full run writes the table into
+``docs/benchmarks.md`` (between the ``results`` markers, keeping the hand-written notes);
+``--quick`` is a smoke run (few seconds per scenario, one run each, nothing asserted about
+timing, nothing written unless ``--output`` is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ("stream", "book", "order", "fanout", "idle")
+PEER_NAMES = {
+    "kraken_trio": "kraken_trio",
+    "sdk": "python-kraken-sdk",
+    "ccxt": "ccxt.pro",
+    "raw": "raw trio+wsproto",
+    "sink": "sender alone (socket sink)",
+}
+
+
+@dataclass
+class Settings:
+    quick: bool
+    runs: int
+    count: int
+    duration: float
+    order_count: int
+    order_warmup: int
+    fanout_symbols: int
+    idle_seconds: float
+    buffer: int = 65536
+    book_subscribers: int = 10
+
+
+def settings(quick: bool, runs: int | None) -> Settings:
+    if quick:
+        return Settings(True, runs or 1, 20_000, 3.0, 300, 50, 500, 3.0)
+    return Settings(False, runs or 3, 200_000, 6.0, 3000, 200, 500, 30.0)
+
+
+@dataclass
+class Row:
+    scenario: str
+    peer: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    def med(self, key: str) -> float | None:
+        vals = [r[key] for r in self.runs if r.get(key) is not None]
+        return statistics.median(vals) if vals else None
+
+    @property
+    def rate(self) -> float | None:
+        vals = [r["messages"] / r["elapsed"] for r in self.runs if r.get("elapsed")]
+        return statistics.median(vals) if vals else None
+
+    @property
+    def cpu_per_100k(self) -> float | None:
+        vals = [r["cpu"] / r["messages"] * 100_000 for r in self.runs if r.get("messages")]
+        return statistics.median(vals) if vals else None
+
+    def percentile(self, q: float) -> float | None:
+        vals = []
+        for r in self.runs:
+            lat = sorted(r.get("latencies_ns") or [])
+            if lat:
+                vals.append(lat[min(len(lat) - 1, int(len(lat) * q))] / 1000)
+        return statistics.median(vals) if vals else None
+
+
+# ------------------------------------------------------------------------------ processes
+
+
+@contextmanager
+def replay(config: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Start the replay server in its own process; yield its READY info."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.replay", json.dumps(config)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("READY "):
+            raise SystemExit(f"replay server failed to start: {line!r}")
+        yield json.loads(line[6:])
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def start_peer(spec: dict[str, Any]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.peers", json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def finish_peer(proc: subprocess.Popen[str], spec: dict[str, Any], limit: float) -> dict[str, Any]:
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise SystemExit(f"peer {spec['peer']}/{spec['scenario']} exceeded {limit}s") from None
+    for line in reversed(out.splitlines()):
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line[7:])
+            return result
+    raise SystemExit(
+        f"peer {spec['peer']}/{spec['scenario']} failed (exit {proc.returncode}):\n{err[-3000:]}"
+    )
+
+
+def run_peer(spec: dict[str, Any], limit: float = 120.0) -> dict[str, Any]:
+    return finish_peer(start_peer(spec), spec, limit)
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------ scenarios
+
+
+def scenario_stream_and_book(
+    cfg: Settings, peers: list[str], which: set[str], rows: list[Row]
+) -> None:
+    depths = [10, 1000] if "book" in which else [10]
+    with replay({"depths": depths, "count": cfg.count}) as info:
+        port = info["port"]
+        counts = {int(k): v for k, v in info["book_count"].items()}
+        if "stream" in which:
+            sink = Row("stream", "sink")
+            for _ in range(cfg.runs):
+                sink.runs.append(
+                    run_peer(
+                        {
+                            "peer": "sink",
+                            "scenario": "stream",
+                            "port": port,
+                            "depth": 10,
+                            "count": counts[10],
+                            "bytes": info["book_bytes"]["10"],
+                        }
+                    )
+                )
+            rows.append(sink)
+            for peer in [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]:
+                row = Row("stream", peer)
+                if peer == "ccxt":
+                    row.note = "watch_order_book (keeps a book, no checksum)"
+                elif peer == "sdk":
+                    row.note = "SpotWSClient raw-dict callback"
+                else:
+                    row.note = "subscribe('book'): typed structs via async for"
+                for _ in range(cfg.runs):
+                    row.runs.append(run_peer(spec(peer, "stream", port, cfg, counts[10], 10)))
+                rows.append(row)
+                log(f"  stream {peer}: {row.rate or 0:,.0f} msg/s")
+        if "book" in which:
+            for depth in depths:
+                for peer in [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]:
+                    row = Row(f"book{depth}", peer)
+                    row.note = {
+                        "kraken_trio": "k.book(): checksum verified on every update",
+                        "sdk": "SpotOrderBookClient: checksum verified",
+                        "ccxt": "watch_order_book: checksum OFF (ccxt default)",
+                    }[peer]
+                    for _ in range(cfg.runs):
+                        row.runs.append(
+                            run_peer(spec(peer, "book", port, cfg, counts[depth], depth))
+                        )
+                    rows.append(row)
+                    log(f"  book depth {depth} {peer}: {row.rate or 0:,.0f} msg/s")
+
+
+def spec(
+    peer: str, scenario: str, port: int, cfg: Settings, count: int, depth: int
+) -> dict[str, Any]:
+    return {
+        "peer": peer,
+        "scenario": scenario,
+        "port": port,
+        "depth": depth,
+        "count": count,
+        "duration": cfg.duration,
+        "buffer": cfg.buffer,
+    }
+
+
+def scenario_order(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
+    with replay({"depths": [], "count": 0}) as info:
+        port = info["port"]
+        for peer in [p for p in ("kraken_trio", "raw") if p in peers or p == "raw"]:
+            row = Row("order", peer)
+            row.note = (
+                "k.add_order() through the broker"
+                if peer == "kraken_trio"
+                else "same JSON frame, await the reply"
+            )
+            for _ in range(cfg.runs):
+                row.runs.append(
+                    run_peer(
+                        {
+                            "peer": peer,
+                            "scenario": "order",
+                            "port": port,
+                            "count": cfg.order_count,
+                            "warmup": cfg.order_warmup,
+                        }
+                    )
+                )
+            rows.append(row)
+            log(f"  order {peer}: p50 {row.percentile(0.5) or 0:.0f} us")
+
+
+def scenario_fanout(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
+    with replay({"depths": [], "count": cfg.count, "fanout": cfg.fanout_symbols}) as info:
+        port = info["port"]
+        symbols = [f"C{i:03d}/USD" for i in range(cfg.fanout_symbols)]
+        for peer in [p for p in ("kraken_trio", "sdk") if p in peers]:
+            row = Row("fanout", peer)
+            row.note = (
+                "1 connection: 500 ticker + 500 trade, 10 subscribers of one book"
+                if peer == "kraken_trio"
+                else "1 connection, callback fans book messages out to 10 listeners"
+            )
+            for _ in range(cfg.runs):
+                row.runs.append(
+                    run_peer(
+                        {
+                            "peer": peer,
+                            "scenario": "fanout",
+                            "port": port,
+                            "symbols": symbols,
+                            "count": info["fanout_count"],
+                            "duration": cfg.duration * 2,
+                            "buffer": cfg.buffer,
+                            "book_subscribers": cfg.book_subscribers,
+                        }
+                    )
+                )
+            rows.append(row)
+            log(f"  fanout {peer}: {row.rate or 0:,.0f} msg/s")
+
+
+def scenario_idle(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
+    """Idle clients barely compete for the CPU, so every run of every peer goes at once."""
+    with replay({"depths": [], "count": 0, "heartbeat": True}) as info:
+        port = info["port"]
+        jobs = []
+        for peer in [p for p in ("kraken_trio", "sdk") if p in peers]:
+            row = Row("idle", peer)
+            row.note = "3 connections, heartbeats 1/s, own pings"
+            rows.append(row)
+            for _ in range(cfg.runs):
+                s = {"peer": peer, "scenario": "idle", "port": port, "duration": cfg.idle_seconds}
+                jobs.append((row, s, start_peer(s)))
+        for row, s, proc in jobs:
+            row.runs.append(finish_peer(proc, s, cfg.idle_seconds + 60))
+        for row in rows[-2:]:
+            log(f"  idle {row.peer}: {row.med('core_pct') or 0:.3f}% of a core")
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(rows: list[Row]) -> str:
+    def base(scenario: str) -> Row | None:
+        for r in rows:
+            if r.scenario == scenario and r.peer == ("raw" if scenario == "order" else "sdk"):
+                return r
+        return None
+
+    lines = [
+        "| scenario | client | msgs/s | vs baseline | CPU s / 100k msgs | peak RSS MiB "
+        "| p50 / p99 µs | extra | runs | how |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---|",
+    ]
+    for r in rows:
+        b = base(r.scenario)
+        ratio = "-"
+        if r.scenario == "order" and b is not None and r.peer != b.peer:
+            p, q = r.percentile(0.5), b.percentile(0.5)
+            if p and q:
+                ratio = f"+{(p - q) / q * 100:.0f}% p50"
+        elif r.scenario == "idle" and b is not None and r.peer != b.peer:
+            p, q = r.med("core_pct"), b.med("core_pct")
+            if p and q:
+                ratio = f"{q / p:.1f}x less CPU"
+        elif b is not None and r.peer not in (b.peer, "sink") and r.rate and b.rate:
+            ratio = f"{r.rate / b.rate:.2f}x"
+        extra = []
+        if r.scenario == "idle":
+            extra.append(f"{fmt(r.med('core_pct'), '.3f')}% of a core")
+        if r.scenario == "fanout":
+            extra.append(f"{fmt(r.med('rss_per_sub_kib'), '.2f')} KiB RSS/subscription")
+        valid = [x.get("valid") for x in r.runs if "valid" in x]
+        if valid:
+            extra.append(
+                "checksum not checked"
+                if valid[0] is None
+                else ("all checksums OK" if all(valid) else "CHECKSUM FAILURES")
+            )
+        lat = "-"
+        if r.percentile(0.5) is not None:
+            lat = f"{fmt(r.percentile(0.5), '.0f')} / {fmt(r.percentile(0.99), '.0f')}"
+        rss = r.med("rss_kib")
+        rate = r.rate
+        if r.scenario in ("order", "idle"):
+            rate_text = "-" if r.scenario == "idle" else fmt(rate, ",.0f")
+        else:
+            rate_text = fmt(rate, ",.0f")
+        lines.append(
+            f"| {r.scenario} | {PEER_NAMES[r.peer]} | {rate_text} | {ratio} "
+            f"| {fmt(r.cpu_per_100k, '.2f') if r.scenario != 'idle' else '-'} "
+            f"| {fmt(rss / 1024 if rss else None, '.0f')} | {lat} | {'; '.join(extra)} "
+            f"| {len(r.runs)} | {r.note} |"
+        )
+    return "\n".join(lines)
+
+
+def goals(rows: list[Row]) -> str:
+    def get(scenario: str, peer: str) -> Row | None:
+        return next((r for r in rows if r.scenario == scenario and r.peer == peer), None)
+
+    out = []
+    kt, sdk = get("stream", "kraken_trio"), get("stream", "sdk")
+    if kt and sdk and kt.rate and sdk.rate:
+        x = kt.rate / sdk.rate
+        out.append(
+            f"- Stream throughput >= 2x python-kraken-sdk: {x:.2f}x -> "
+            + ("MET" if x >= 2 else "MISSED")
+        )
+    kt, sdk = get("book10", "kraken_trio"), get("book10", "sdk")
+    if kt and sdk and kt.rate and sdk.rate:
+        x = kt.rate / sdk.rate
+        out.append(
+            f"- Book depth 10 >= 3x SpotOrderBookClient: {x:.2f}x -> "
+            + ("MET" if x >= 3 else "MISSED")
+        )
+    kt, sdk = get("book1000", "kraken_trio"), get("book1000", "sdk")
+    if kt and sdk and kt.rate and sdk.rate:
+        out.append(
+            f"- Book depth 1000 (no re-sort per update): {kt.rate / sdk.rate:.1f}x "
+            "SpotOrderBookClient (which re-sorts the side per level)"
+        )
+    kt, raw = get("order", "kraken_trio"), get("order", "raw")
+    p = kt.percentile(0.5) if kt else None
+    q = raw.percentile(0.5) if raw else None
+    if p and q:
+        over = (p - q) / q * 100
+        out.append(
+            f"- Broker overhead < 15% at p50: {over:.0f}% -> {'MET' if over < 15 else 'MISSED'}"
+        )
+    kt = get("idle", "kraken_trio")
+    if kt and kt.med("core_pct") is not None:
+        pct = kt.med("core_pct")
+        assert pct is not None
+        out.append(f"- Idle < 1% of a core: {pct:.3f}% -> {'MET' if pct < 1 else 'MISSED'}")
+    return "\n".join(out)
+
+
+def versions() -> str:
+    names = [
+        "kraken-trio",
+        "python-kraken-sdk",
+        "ccxt",
+        "trio",
+        "wsproto",
+        "msgspec",
+        "websockets",
+        "aiohttp",
+    ]
+    parts = []
+    for name in names:
+        try:
+            parts.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return ", ".join(parts)
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def results_block(rows: list[Row], cfg: Settings, seconds: float) -> str:
+    return "\n".join(
+        [
+            "<!-- results:start (generated by `python -m benchmarks`; edit outside) -->",
+            f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"{'quick' if cfg.quick else 'full'} mode, median of {cfg.runs} run(s) per row, "
+            f"{cfg.count:,} updates per stream, whole suite {seconds:.0f} s.",
+            "",
+            f"Machine: {machine()}.",
+            "",
+            f"Versions: {versions()}.",
+            "",
+            table(rows),
+            "",
+            "Goals:",
+            "",
+            goals(rows),
+            "<!-- results:end -->",
+        ]
+    )
+
+
+def write_results(path: Path, block: str) -> None:
+    start, end = "<!-- results:start", "<!-- results:end -->"
+    if path.exists():
+        text = path.read_text()
+        if start in text and end in text:
+            head = text[: text.index(start)]
+            tail = text[text.index(end) + len(end) :]
+            path.write_text(head + block + tail)
+            return
+    path.write_text("# Benchmarks\n\n" + block + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke run: short, one run each")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument(
+        "--peers",
+        nargs="+",
+        choices=["kraken_trio", "sdk", "ccxt"],
+        default=["kraken_trio", "sdk", "ccxt"],
+    )
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="also dump every run as JSON")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="results file (default: docs/benchmarks.md for a full run)",
+    )
+    args = parser.parse_args(argv)
+    cfg = settings(args.quick, args.runs)
+    peers = list(args.peers)
+    if "ccxt" in peers:
+        try:
+            import ccxt.pro  # noqa: F401
+        except ImportError:
+            log("ccxt is not installed: skipping the ccxt.pro peer")
+            peers.remove("ccxt")
+    if "sdk" in peers:
+        try:
+            import kraken.spot  # noqa: F401
+        except ImportError:
+            log("python-kraken-sdk is not installed: skipping it")
+            peers.remove("sdk")
+    which = set(args.only)
+    rows: list[Row] = []
+    started = time.perf_counter()
+    if which & {"stream", "book"}:
+        log("stream / book ...")
+        scenario_stream_and_book(cfg, peers, which, rows)
+    if "order" in which:
+        log("order round trip ...")
+        scenario_order(cfg, peers, rows)
+    if "fanout" in which:
+        log("fan-out ...")
+        scenario_fanout(cfg, peers, rows)
+    if "idle" in which:
+        log(f"idle ({cfg.idle_seconds:.0f} s) ...")
+        scenario_idle(cfg, peers, rows)
+    seconds = time.perf_counter() - started
+    block = results_block(rows, cfg, seconds)
+    print(block)
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps([{"scenario": r.scenario, "peer": r.peer, "runs": r.runs} for r in rows])
+        )
+    output = args.output or (None if cfg.quick else ROOT / "docs" / "benchmarks.md")
+    if output is not None:
+        write_results(output, block)
+        log(f"results written to {output}")
+    for r in rows:
+        if any(x.get("valid") is False for x in r.runs):
+            raise SystemExit(f"{r.scenario}/{r.peer}: a book failed checksum verification")
+        if not any(x.get("messages") for x in r.runs) and r.scenario != "idle":
+            raise SystemExit(f"{r.scenario}/{r.peer}: no messages processed")
+
+
+if __name__ == "__main__":
+    main()
