@@ -387,8 +387,8 @@ class Connection:
         self._links_up += 1
         if self._links_up > 1:
             self._hub.emit(LifecycleEvent("reconnected", self.key, self.url))
-            for wire in self._wires.values():
-                for user in wire.users:
+            for wire in list(self._wires.values()):
+                for user in tuple(wire.users):
                     user._push(Gap(reason="reconnect", ws_key=self.key, symbol=wire.symbol))
         else:
             self._hub.emit(LifecycleEvent("open", self.key, self.url))
@@ -557,8 +557,13 @@ class Connection:
         if wire is None:
             self._unrouted("message", msg)
             return
-        for user in wire.users:
-            user._push(msg)
+        users = wire.users
+        if len(users) == 1:
+            users[0]._push(msg)
+        else:
+            # A push can detach its subscriber (overrun): iterate over a snapshot.
+            for user in tuple(users):
+                user._push(msg)
 
     def _route_symbol(self, msg: Any) -> None:
         data = msg.data
@@ -850,7 +855,10 @@ class Connection:
             if sub in wire.users:
                 wire.users.remove(sub)
             if not wire.users and self._wires.get(wire.key) is wire:
-                if wire.state == "active" and self._ready.is_set() and not self._closing:
+                # A pending wire's subscribe is already on the wire (link up): undo it too,
+                # or the server would keep a subscription nobody here knows about.
+                live = wire.state in ("active", "pending") and wire.error is None
+                if live and self._ready.is_set() and not self._closing:
                     wire.state = "unsubscribing"
                     wire.acked = trio.Event()
                     leaving.append(wire)
@@ -878,7 +886,7 @@ class Connection:
             self.send_nowait(self._spot_request("unsubscribe", [wire], call.req_id))
         wire.acked = trio.Event()
         self._send_subscribe([wire])
-        for user in wire.users:
+        for user in tuple(wire.users):
             user._push(Gap(reason="resync", ws_key=self.key, symbol=symbol))
         self.stats.resyncs += 1
         self._hub.emit(LifecycleEvent("resync", self.key, f"{channel} {symbol}: {reason}"))

@@ -418,3 +418,40 @@ async def test_decimals_are_exact_from_the_wire() -> None:
         assert isinstance(level.price, Decimal)
         assert level.price.as_tuple().exponent == -9
         assert level.qty.as_tuple().exponent == -5
+
+
+async def test_an_overrun_sharer_does_not_make_the_next_sharer_skip_a_message() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        with trio.fail_after(15):
+            slow = k.subscribe("book", symbol=["BTC/USD"], buffer_size=2)
+            await slow.open()
+            async with (
+                k.subscribe("book", symbol=["BTC/USD"], buffer_size=10_000) as b,
+                k.subscribe("book", symbol=["BTC/USD"], buffer_size=10_000) as c,
+            ):
+                await fake.step(40)
+                await settle(k)
+                # b sits right after the slow one in the wire's user list.
+                assert b.statistics().buffered == c.statistics().buffered > 2
+                with pytest.raises(OverrunError):
+                    await _drain(slow)
+
+
+async def _drain(sub: Any) -> None:
+    async for _ in sub:
+        pass
+
+
+async def test_leaving_while_the_subscribe_is_in_flight_unsubscribes_on_the_wire() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        with trio.fail_after(15):
+            await k.connect(PUBLIC)
+            fake.faults(PUBLIC).delay = 0.3
+            sub = k.subscribe("ticker", symbol=["BTC/USD"])
+            with trio.move_on_after(0.05):
+                await sub.open()
+            assert sub.closed
+            fake.faults(PUBLIC).delay = 0.0
+            await settle(k)
+            assert fake.server(PUBLIC).subscribers("ticker", "BTC/USD") == 0
+            assert ("ticker", "BTC/USD") not in k.connection(PUBLIC).live_wires()
