@@ -418,3 +418,29 @@ async def test_level3_requires_token_and_keeps_l3_checksums(fake: FakeKraken) ->
                 assert book.checksum() == upd["checksum"]
                 updates += 1
         assert updates > 10
+
+
+async def test_executions_options_the_fake_lacks_are_rejected(fake: FakeKraken) -> None:
+    token = await get_token(fake)
+    async with connect(private(fake)) as c:
+        for option in ({"order_status": False}, {"ratecounter": True}, {"users": "all"}):
+            await c.send(
+                {
+                    "method": "subscribe",
+                    "params": {"channel": "executions", "token": token, **option},
+                }
+            )
+            err = await c.recv()
+            assert err["success"] is False
+            assert err["error"].startswith("EGeneral:Invalid arguments:")
+            assert "not supported by the fake exchange" in err["error"]
+        # deprecated spellings still work
+        await c.send(
+            {
+                "method": "subscribe",
+                "params": {"channel": "executions", "token": token, "snapshot_trades": True},
+            }
+        )
+        ack = await c.recv()
+        assert ack["result"]["snap_trades"] is True
+        assert fake.private.subscriptions() == {c.status["connection_id"]: [("executions", None)]}

@@ -681,3 +681,54 @@ async def test_instrument_snapshot_from_the_pair_table(fake: FakeKraken) -> None
         assert {a["id"] for a in snap["data"]["assets"]} >= {"BTC", "USD", "ETH", "SHIB"}
         await c.send({"method": "unsubscribe", "params": {"channel": "instrument"}})
         assert (await c.recv())["result"] == {"channel": "instrument"}
+
+
+# --- strictness and status ----------------------------------------------------------------------
+
+
+async def test_unknown_subscribe_fields_are_rejected(fake: FakeKraken) -> None:
+    async with connect(public(fake)) as c:
+        await c.send(
+            {
+                "method": "subscribe",
+                "params": {"channel": "ticker", "symbol": ["BTC/USD"], "depth": 10},
+                "req_id": 8,
+            }
+        )
+        err = await c.recv()
+        assert err["error"] == "Unsupported field: 'depth' for the given msg type: subscribe"
+        assert err["req_id"] == 8
+        assert fake.public.subscriptions() == {c.status["connection_id"]: []}
+
+
+async def test_documented_options_the_fake_lacks_are_rejected_clearly(fake: FakeKraken) -> None:
+    async with connect(public(fake)) as c:
+        await c.send(
+            {
+                "method": "subscribe",
+                "params": {"channel": "instrument", "include_tokenized_assets": True},
+            }
+        )
+        err = await c.recv()
+        assert err["success"] is False
+        assert err["error"].startswith("EGeneral:Invalid arguments:include_tokenized_assets")
+        assert "not supported by the fake exchange" in err["error"]
+
+
+async def test_system_status_changes_are_broadcast(fake: FakeKraken) -> None:
+    async with connect(public(fake)) as c:
+        fake.set_system_status("maintenance")
+        msg = await c.recv()
+        assert msg["channel"] == "status"
+        assert msg["data"][0]["system"] == "maintenance"
+        assert msg["data"][0]["connection_id"] == c.status["connection_id"]
+        async with connect(public(fake)) as d:
+            assert d.status["system"] == "maintenance"
+    with pytest.raises(ValueError, match="unknown system status"):
+        fake.set_system_status("sleeping")
+
+
+async def test_errors_in_the_block_come_out_unwrapped() -> None:
+    with pytest.raises(KeyError, match="mine"):
+        async with open_fake_kraken(update_interval=0.01):
+            raise KeyError("mine")

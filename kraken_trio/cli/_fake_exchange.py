@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         trio.run(_serve, args, sys.stdout)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C is how this command is meant to stop
         return 0
     except OSError as exc:
         print(f"kraken-trio fake-exchange: cannot listen: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import trio
@@ -142,6 +143,14 @@ class FakeKraken:
         received: list[Any] = self.server(key).received
         return received
 
+    def set_system_status(self, system: str) -> None:
+        """Send a ``status`` update with ``system`` on every spot endpoint (and on connect).
+
+        Only the status messages change; the matching engine keeps trading.
+        """
+        for server in self._spot.values():
+            server.set_system_status(system)
+
     def new_account(self, balances: Mapping[str, Decimal] | None = None) -> Credentials:
         """Open another account with its own API key (each key is one account)."""
         key, secret = _credentials(random.getrandbits(64))
@@ -259,46 +268,93 @@ async def open_fake_kraken(
         ),
     }
     rest = RestServer(tokens, credentials, pairs)
-    async with trio.open_nursery() as nursery:
-        endpoints: dict[WsKey, str] = {}
-        for offset, (ws_key, server) in enumerate(spot.items()):
-            port = base_port + offset if base_port else 0
-            endpoints[ws_key] = await nursery.start(
-                lambda task_status, s=server, p=port: s.run(
-                    host=host, port=p, task_status=task_status
-                )
-            )
-        rest_port = base_port + len(spot) if base_port else 0
-        await nursery.start(
-            lambda task_status: rest.run(host=host, port=rest_port, task_status=task_status)
-        )
-        futures: Any = None
-        futures_class = _futures_class()
-        if futures_class is not None:
-            # Integration point with the futures server (kraken_trio/testing/_futures.py).
-            futures = futures_class(
+    user_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            fake = await _start(
+                nursery,
+                exchange=exchange,
+                rest=rest,
+                spot=spot,
+                credentials=credentials,
                 seed=seed,
-                api_key=key,
-                api_secret=secret,
-                update_interval=update_interval or None,
+                key=key,
+                secret=secret,
+                host=host,
+                base_port=base_port,
+                update_interval=update_interval,
             )
-            futures_url: str = await nursery.start(futures.run)
-            endpoints[WsKey.DERIVATIVES_PUBLIC_V1] = futures_url
-            endpoints[WsKey.DERIVATIVES_PRIVATE_V1] = futures_url
-        fake = FakeKraken(
-            exchange=exchange,
-            rest=rest,
-            spot=spot,
-            futures=futures,
-            endpoints=endpoints,
+            try:
+                yield fake
+            except BaseException as exc:
+                user_error = exc
+                raise
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The servers stop quietly when cancelled, so a group here normally holds only the
+        # caller's own exception: give it back unwrapped. Anything else is a real failure.
+        if user_error is None or not _only(group, user_error):
+            raise
+    if user_error is not None:
+        raise user_error
+
+
+def _only(group: BaseExceptionGroup[BaseException], error: BaseException) -> bool:
+    """True when every leaf of ``group`` is ``error`` or a Cancelled."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            if not _only(exc, error):
+                return False
+        elif exc is not error and not isinstance(exc, trio.Cancelled):
+            return False
+    return True
+
+
+async def _start(
+    nursery: trio.Nursery,
+    *,
+    exchange: Exchange,
+    rest: RestServer,
+    spot: dict[WsKey, SpotServer],
+    credentials: dict[str, str],
+    seed: int,
+    key: str,
+    secret: str,
+    host: str,
+    base_port: int,
+    update_interval: float | None,
+) -> FakeKraken:
+    endpoints: dict[WsKey, str] = {}
+    for offset, (ws_key, server) in enumerate(spot.items()):
+        port = base_port + offset if base_port else 0
+        endpoints[ws_key] = await nursery.start(partial(server.run, host=host, port=port))
+    rest_port = base_port + len(spot) if base_port else 0
+    await nursery.start(partial(rest.run, host=host, port=rest_port))
+    futures: Any = None
+    futures_class = _futures_class()
+    if futures_class is not None:
+        # Integration point with the futures server (kraken_trio/testing/_futures.py).
+        futures = futures_class(
+            seed=seed,
             api_key=key,
             api_secret=secret,
-            credentials=credentials,
+            update_interval=update_interval or None,
         )
-        if update_interval:
-            nursery.start_soon(_run_market, fake, update_interval)
-        nursery.start_soon(_run_timers, exchange)
-        try:
-            yield fake
-        finally:
-            nursery.cancel_scope.cancel()
+        futures_url: str = await nursery.start(futures.run)
+        endpoints[WsKey.DERIVATIVES_PUBLIC_V1] = futures_url
+        endpoints[WsKey.DERIVATIVES_PRIVATE_V1] = futures_url
+    fake = FakeKraken(
+        exchange=exchange,
+        rest=rest,
+        spot=spot,
+        futures=futures,
+        endpoints=endpoints,
+        api_key=key,
+        api_secret=secret,
+        credentials=credentials,
+    )
+    if update_interval:
+        nursery.start_soon(_run_market, fake, update_interval)
+    nursery.start_soon(_run_timers, exchange)
+    return fake

@@ -84,6 +84,32 @@ TRADING_METHODS = frozenset(
         "batch_cancel",
     }
 )
+_COMMON_FIELDS = frozenset({"channel", "snapshot", "token"})
+_CHANNEL_FIELDS: dict[str, frozenset[str]] = {
+    "book": _COMMON_FIELDS | {"symbol", "depth"},
+    "ticker": _COMMON_FIELDS | {"symbol", "event_trigger"},
+    "trade": _COMMON_FIELDS | {"symbol"},
+    "ohlc": _COMMON_FIELDS | {"symbol", "interval"},
+    "instrument": _COMMON_FIELDS | {"execution_venue", "include_tokenized_assets"},
+    "executions": _COMMON_FIELDS
+    | {
+        "snap_orders",
+        "snap_trades",
+        "snapshot_trades",
+        "order_status",
+        "ratecounter",
+        "rebased",
+        "users",
+    },
+    "balances": _COMMON_FIELDS | {"rebased", "users"},
+    "level3": _COMMON_FIELDS | {"symbol", "depth"},
+}
+# Documented options whose non-default values the fake does not implement (rejected clearly).
+_FIXED_OPTIONS: dict[str, tuple[tuple[str, object], ...]] = {
+    "instrument": (("execution_venue", "international"), ("include_tokenized_assets", False)),
+    "executions": (("order_status", True), ("ratecounter", False), ("rebased", True)),
+    "balances": (("rebased", True),),
+}
 _EXECUTIONS_WARNINGS = [
     "cancel_reason is deprecated, use reason",
     "stop_price is deprecated, use triggers.price",
@@ -545,6 +571,7 @@ class SpotServer:
         self._conns: dict[int, _Conn] = {}
         self._index: dict[tuple[str, str | None], dict[int, _Conn]] = {}
         self._received_changed = trio.Event()
+        self.system = "online"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, url={self.url!r}, {len(self._conns)} live)"
@@ -642,11 +669,23 @@ class SpotServer:
                 close_scope.shield = True
                 await ws.aclose(1011 if conn.overflowed else 1000)
 
+    def set_system_status(self, system: str) -> None:
+        """Change ``system`` and send a ``status`` update to every live connection.
+
+        Args:
+            system: ``online``, ``cancel_only``, ``maintenance`` or ``post_only``.
+        """
+        if system not in ("online", "cancel_only", "maintenance", "post_only"):
+            raise ValueError(f"unknown system status {system!r}")
+        self.system = system
+        for conn in list(self._conns.values()):
+            conn.push_update(self._status_frame(conn.id))
+
     def _status_frame(self, connection_id: int) -> str:
         data = {
             "api_version": "v2",
             "connection_id": connection_id,
-            "system": "online",
+            "system": self.system,
             "version": _STATUS_VERSION,
         }
         return encode({"channel": "status", "data": [data], "type": "update"})
@@ -745,6 +784,10 @@ class SpotServer:
             await self._reply(conn, _response(method, req_id, time_in, error="Unsupported event"))
             return
         try:
+            unknown = sorted(set(params) - _CHANNEL_FIELDS.get(channel, frozenset()))
+            if unknown:
+                raise _Reject(f"Unsupported field: '{unknown[0]}' for the given msg type: {method}")
+            self._check_unsupported_options(channel, params)
             frames = self._subscribe_frames(conn, method, channel, params, req_id, time_in)
         except _Reject as exc:
             await self._reply(conn, _response(method, req_id, time_in, error=exc.error))
@@ -753,6 +796,16 @@ class SpotServer:
             await trio.sleep(self.faults.delay)
         for frame in frames:
             conn.push(frame)
+
+    @staticmethod
+    def _check_unsupported_options(channel: str, params: dict[str, Any]) -> None:
+        """Reject, in Kraken's words, documented options the fake does not implement."""
+        for name, default in _FIXED_OPTIONS.get(channel, ()):
+            if name in params and params[name] != default:
+                raise _Reject(
+                    f"EGeneral:Invalid arguments:{name}={params[name]!r} is not supported "
+                    "by the fake exchange"
+                )
 
     def _symbols(self, params: dict[str, Any]) -> list[str]:
         symbols = params.get("symbol")
@@ -1093,6 +1146,8 @@ class PrivateServer(PublicServer):
         if channel not in ("executions", "balances"):
             return super()._subscribe_frames(conn, method, channel, params, req_id, time_in)
         account = self._account(params)
+        if "users" in params:
+            raise _Reject("EGeneral:Invalid arguments:users is not supported by the fake exchange")
         engine = self.exchange.engine
         if engine is None:
             raise _Reject("EGeneral:Internal error")
@@ -1107,8 +1162,11 @@ class PrivateServer(PublicServer):
             return [_response(method, req_id, time_in, error="Already subscribed")]
         frames: list[str] = []
         if channel == "executions":
-            snap_orders = self._bool(params, "snap_orders", True)
-            snap_trades = self._bool(params, "snap_trades", False)
+            # ``snapshot`` and ``snapshot_trades`` are the deprecated names of the two options.
+            snap_orders = self._bool(params, "snap_orders", self._bool(params, "snapshot", True))
+            snap_trades = self._bool(
+                params, "snap_trades", self._bool(params, "snapshot_trades", False)
+            )
             self._add_sub(conn, key, {"snap_orders": snap_orders, "snap_trades": snap_trades})
             result: dict[str, Any] = {
                 "channel": channel,
