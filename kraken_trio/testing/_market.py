@@ -113,6 +113,12 @@ class BookSide:
         keys = self._keys[:n]
         return [-k for k in keys] if self.is_bid else keys
 
+    def beyond(self, key: int, depth: int) -> list[int]:
+        """Prices (ticks) among the best ``depth`` whose sort key is worse than ``key``."""
+        start = bisect.bisect_right(self._keys, key, 0, min(depth, len(self._keys)))
+        keys = self._keys[start:depth]
+        return [-k for k in keys] if self.is_bid else keys
+
     def worst_key_within(self, depth: int) -> int | None:
         """Key of the level at rank ``depth - 1``; None when the side has fewer levels."""
         return self._keys[depth - 1] if len(self._keys) >= depth else None

@@ -261,7 +261,7 @@ def _visible(
     ]
     slid: list[int] = []
     if old_worst is not None:
-        slid = [t for t in side.top(depth) if side.key(t) > old_worst]
+        slid = side.beyond(old_worst, depth)
     return changes, slid
 
 
@@ -338,12 +338,11 @@ def l3_update_frame(book: PairBook, event: BookEvent, depth: int, checksum: int)
                 item.update(_l3_order(book, op.ticks, op.order_id, op.lots, op.t_ns))
                 out.append(item)
         if old_worst is not None:
-            for t in side.top(depth):
-                if side.key(t) > old_worst:
-                    for o in side.orders.get(t, ()):
-                        item = {"event": "add"}
-                        item.update(_l3_order(book, t, o.order_id, o.lots, o.t_ns))
-                        out.append(item)
+            for t in side.beyond(old_worst, depth):
+                for o in side.orders.get(t, ()):
+                    item = {"event": "add"}
+                    item.update(_l3_order(book, t, o.order_id, o.lots, o.t_ns))
+                    out.append(item)
         sides.append(out)
     if not sides[0] and not sides[1]:
         return None
