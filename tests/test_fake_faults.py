@@ -263,3 +263,28 @@ async def test_leaving_stops_every_server() -> None:
     host, port = endpoint.removeprefix("ws://").removesuffix("/v2").split(":")
     with trio.fail_after(5), pytest.raises(OSError, match="all attempts to connect"):
         await trio.open_tcp_stream(host, int(port))
+
+
+async def test_wait_until_and_live_subscriptions(fake: FakeKraken) -> None:
+    server = fake.public
+    async with trio.open_nursery() as nursery:
+        done = trio.Event()
+
+        async def watcher() -> None:
+            await server.wait_until(
+                lambda: any(
+                    ("book", "ETH/USD") in subs for subs in server.live_subscriptions().values()
+                )
+            )
+            done.set()
+
+        nursery.start_soon(watcher)
+        async with connect(url(fake)) as c:
+            await c.send(
+                {"method": "subscribe", "params": {"channel": "book", "symbol": ["ETH/USD"]}}
+            )
+            with trio.fail_after(5):
+                await done.wait()
+            assert server.live_subscriptions() == {c.status["connection_id"]: {("book", "ETH/USD")}}
+        with trio.fail_after(5):
+            await server.wait_until(lambda: server.live_subscriptions() == {})

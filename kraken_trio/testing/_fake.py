@@ -169,13 +169,20 @@ class FakeKraken:
                 engine.on_market(symbol, now)
             self.exchange.pump()
 
-    async def step(self, n: int = 1) -> None:
-        """Advance the market ``n`` times (a checkpoint after each step).
+    async def step(self, n: int = 1, *, futures: bool = True) -> None:
+        """Advance the spot market (and the futures market) ``n`` times.
 
-        Frames caused by a step are queued to every subscriber before this returns.
+        Frames caused by a step are queued to every spot subscriber before this returns.
+        A checkpoint after each step.
+
+        Args:
+            n: How many steps.
+            futures: Also step the futures server's market.
         """
         for _ in range(n):
             self.step_now()
+            if futures and self.futures is not None:
+                await self.futures.step()
             await trio.lowlevel.checkpoint()
 
 

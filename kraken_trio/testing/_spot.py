@@ -570,6 +570,7 @@ class SpotServer:
         self._conns: dict[int, _Conn] = {}
         self._index: dict[tuple[str, str | None], dict[int, _Conn]] = {}
         self._received_changed = trio.Event()
+        self._state_event = trio.Event()
         self.system = "online"
 
     def __repr__(self) -> str:
@@ -595,6 +596,28 @@ class SpotServer:
             await self._received_changed.wait()
         await trio.lowlevel.checkpoint()
         return self.received
+
+    def live_subscriptions(self) -> dict[int, set[tuple[str, str | None]]]:
+        """Open connections by id, each with its ``(channel, symbol or None)`` subscriptions.
+
+        The same shape as the futures server's ``live_subscriptions``.
+        """
+        return {cid: set(conn.subs) for cid, conn in self._conns.items()}
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` is true, without polling.
+
+        Checked now and again whenever a connection opens or closes and after every client
+        frame has been handled (so after each subscription change and each addition to
+        :attr:`received`). A checkpoint; bound it with ``trio.fail_after``.
+        """
+        await trio.lowlevel.checkpoint()
+        while not predicate():
+            await self._state_event.wait()
+
+    def _state_changed(self) -> None:
+        self._state_event.set()
+        self._state_event = trio.Event()
 
     def _record(self, conn: _Conn, message: Any) -> None:
         self.received.append(Received(conn.id, message, trio.current_time()))
@@ -654,6 +677,7 @@ class SpotServer:
             conn = _Conn(_new_connection_id(), ws, stream, send, scope)
             conn.last_update = trio.current_time()
             self._conns[conn.id] = conn
+            self._state_changed()
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer, conn, receive)
@@ -723,9 +747,11 @@ class SpotServer:
             except msgspec.DecodeError:
                 self._record(conn, frame)
                 await self._reply(conn, _response(None, None, time_in, error="Malformed request"))
+                self._state_changed()
                 continue
             self._record(conn, msg)
             await self._dispatch(conn, msg, time_in)
+            self._state_changed()
 
     async def _reply(self, conn: _Conn, frame: str) -> None:
         if self.faults.delay > 0:
@@ -918,6 +944,7 @@ class SpotServer:
         for key in list(conn.subs):
             self._remove_sub(conn, key)
         self._conns.pop(conn.id, None)
+        self._state_changed()
 
     # --- market fan-out ---
 
