@@ -732,3 +732,15 @@ async def test_errors_in_the_block_come_out_unwrapped() -> None:
     with pytest.raises(KeyError, match="mine"):
         async with open_fake_kraken(update_interval=0.01):
             raise KeyError("mine")
+
+
+async def test_trade_snapshot_is_sent_even_before_any_trade() -> None:
+    async with (
+        open_fake_kraken(seed=1, update_interval=0) as fake,
+        connect(fake.endpoints[WsKey.SPOT_PUBLIC_V2]) as c,
+    ):
+        assert not fake.market.books["SOL/USD"].trades
+        await c.send({"method": "subscribe", "params": {"channel": "trade", "symbol": ["SOL/USD"]}})
+        assert (await c.recv())["success"] is True
+        snap = await c.recv()
+        assert (snap["channel"], snap["type"], snap["data"]) == ("trade", "snapshot", [])

@@ -1037,9 +1037,7 @@ class PublicServer(SpotServer):
                 {},
                 req_id,
                 time_in,
-                lambda book: (
-                    trade_frame(book, list(book.trades), "snapshot") if book.trades else None
-                ),
+                lambda book: trade_frame(book, list(book.trades), "snapshot"),
             )
         # ohlc
         interval = params.get("interval", 1)
