@@ -13,7 +13,7 @@ import kraken_trio  # noqa: E402
 
 project = "kraken_trio"
 author = "kraken_trio developers"
-copyright = "kraken_trio developers"  # noqa: A001
+copyright = "kraken_trio developers"
 release = kraken_trio.__version__
 version = release
 
