@@ -33,6 +33,7 @@ import secrets
 import socket
 import struct
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -57,7 +58,7 @@ from ._market import (
     TradeEvent,
 )
 from ._rest import TokenStore
-from ._wire import decode, encode, encode_sorted, raw_units, to_wire, ts6, ts9
+from ._wire import decode, encode, encode_sorted, fixed_units, raw_units, to_wire, ts6, ts9
 
 __all__ = [
     "EngineLike",
@@ -208,27 +209,36 @@ def _levels(book: PairBook, side: BookSide, ticks: Sequence[int]) -> list[dict[s
     return [{"price": raw_units(t, pp), "qty": raw_units(lots[t], qp)} for t in ticks]
 
 
-def book_checksum(book: PairBook) -> int:
-    """CRC32 of the top ten levels, from the same fixed-point text the frames carry."""
-    import zlib
+def checksum_text(units: int, places: int) -> str:
+    """The checksum form of a wire number given as integer units.
 
+    The wire text is ``fixed_units(units, places)``; dropping its ``.`` and leading zeros
+    leaves exactly ``str(units)`` for any positive count (and a level's price and quantity
+    are always positive), so this is the same text without building it twice.
+    """
+    return str(units) if units > 0 else _digits(fixed_units(units, places))
+
+
+def book_checksum(book: PairBook) -> int:
+    """CRC32 of the top ten levels (asks ascending, then bids descending)."""
+    pp, qp = book.pp, book.qp
     parts: list[str] = []
     for side in (book.asks, book.bids):
+        lots = side.lots
         for t in side.top(10):
-            parts.append(_digits(book.price_text(t)) + _digits(book.qty_text(side.lots[t])))
+            parts.append(checksum_text(t, pp) + checksum_text(lots[t], qp))
     return zlib.crc32("".join(parts).encode())
 
 
 def l3_checksum(book: PairBook) -> int:
     """L3 CRC32: every order of the top ten levels, in queue order."""
-    import zlib
-
+    pp, qp = book.pp, book.qp
     parts: list[str] = []
     for side in (book.asks, book.bids):
         for t in side.top(10):
-            price = _digits(book.price_text(t))
+            price = checksum_text(t, pp)
             for order in side.orders.get(t, ()):
-                parts.append(price + _digits(book.qty_text(order.lots)))
+                parts.append(price + checksum_text(order.lots, qp))
     return zlib.crc32("".join(parts).encode())
 
 
