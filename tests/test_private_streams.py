@@ -771,3 +771,115 @@ async def test_dead_mans_switch_rejects_a_refresh_period_not_below_the_timeout()
             async with k.dead_mans_switch(timeout=5, refresh_every=5):
                 pytest.fail("armed with refresh_every == timeout")
         assert frames(fake, PRIVATE, "cancel_all_orders_after") == []
+
+
+# ----------------------------------------------------------------------------- more broker cases
+
+
+async def test_connect_prewarms_and_authenticates_the_private_connection() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        assert token_requests(fake) == 0
+        with trio.fail_after(5):
+            await k.connect(PRIVATE)
+        assert token_requests(fake) == 1
+        assert fake.server(PRIVATE).connections_accepted == 1
+        assert k.statistics()[PRIVATE].connected
+        with trio.fail_after(5):
+            assert await k.cancel_all() == 0
+        # The first request used the pre-warmed link and its token.
+        assert token_requests(fake) == 1
+        assert fake.server(PRIVATE).connections_accepted == 1
+
+
+async def test_concurrent_first_users_share_one_token_fetch() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        fake.rest.faults.delay = 0.2  # everyone arrives while the token is being fetched
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                for _ in range(10):
+                    nursery.start_soon(k.cancel_all)
+                nursery.start_soon(k.cancel_all_orders_after, 0)
+
+                async def subscriber() -> None:
+                    async with k.subscribe("executions") as ex:
+                        await ex.__anext__()
+
+                nursery.start_soon(subscriber)
+        assert token_requests(fake) == 1
+        assert fake.server(PRIVATE).connections_accepted == 1
+        assert len(frames(fake, PRIVATE, "cancel_all")) == 10
+
+
+async def test_a_request_cancelled_before_it_was_sent_is_never_sent() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        fake.spot_faults(PRIVATE).refuse(0.5)
+        with trio.fail_after(5):
+            with trio.move_on_after(0.1) as scope:
+                await k.add_order(order_type="market", side="buy", symbol=BTC, order_qty=QTY)
+            assert scope.cancelled_caught
+            assert k.statistics()[PRIVATE].pending_requests == 0
+            await k.connect(PRIVATE)
+            assert await k.cancel_all() == 0
+        assert frames(fake, PRIVATE, "add_order") == []
+        assert open_orders(fake) == {}
+
+
+async def test_token_rejected_while_reconnecting_fails_the_waiting_request() -> None:
+    async with connected() as (fake, k):
+        fake.rest.faults.reject_next_auth(100)
+        with trio.fail_after(5):
+            await fake.spot_faults(PRIVATE).drop()
+            with pytest.raises(AuthenticationError) as info:
+                await k.cancel_all()
+        assert info.value.error == "EAPI:Invalid key"
+        # One attempt after the drop (and, if the request arrived after that attempt had
+        # already failed, one more of its own), never a loop.
+        assert token_requests(fake) in (2, 3)
+        assert fake.server(PRIVATE).connections_accepted == 1
+
+
+async def test_token_rejected_on_resubscribe_ends_the_subscription_with_krakens_text() -> None:
+    async with connected() as (fake, k):
+        with trio.fail_after(5):
+            async with k.subscribe("executions") as ex:
+                await ex.__anext__()
+                fake.spot_faults(PRIVATE).reject_next_auth()
+                await fake.spot_faults(PRIVATE).drop()
+                with pytest.raises(KrakenAPIError) as info:
+                    async for _ in ex:
+                        pass
+        assert info.value.error == "Token(s) not found"
+
+
+async def test_futures_challenge_rejected_on_resubscribe_ends_the_subscription() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        with trio.fail_after(5):
+            async with k.subscribe("open_orders") as sub:
+                assert isinstance(await sub.__anext__(), f.FuturesOpenOrdersSnapshot)
+                fake.faults(FUTURES).reject_next_auth()
+                await fake.faults(FUTURES).drop()
+                with pytest.raises(AuthenticationError):
+                    async for _ in sub:
+                        pass
+
+
+async def test_cancel_order_replies_split_across_a_drop_fail_the_call() -> None:
+    """cancel_order waits for one reply per order; when the link drops before all of them
+    arrived the call fails as connection-lost (some orders may be cancelled)."""
+    async with connected() as (fake, k):
+        faults = fake.spot_faults(PRIVATE)
+        ids = await _place_resting(fake, k, 2)
+        faults.delay = 2.0
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+
+                async def cancel() -> None:
+                    with pytest.raises(ConnectionLostError, match="cancel_order"):
+                        await k.cancel_order(order_id=ids)
+
+                nursery.start_soon(cancel)
+                await wait_frames(fake, PRIVATE, "cancel_order", 1)
+                faults.delay = 0
+                await faults.drop()
+        assert k.statistics()[PRIVATE].pending_requests == 0
+        assert len(frames(fake, PRIVATE, "cancel_order")) == 1
