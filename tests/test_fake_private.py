@@ -444,3 +444,58 @@ async def test_executions_options_the_fake_lacks_are_rejected(fake: FakeKraken) 
         ack = await c.recv()
         assert ack["result"]["snap_trades"] is True
         assert fake.private.subscriptions() == {c.status["connection_id"]: [("executions", None)]}
+
+
+async def test_balances_unsubscribe_and_not_found(fake: FakeKraken) -> None:
+    token = await get_token(fake)
+    async with connect(private(fake)) as c:
+        sub = {"channel": "balances", "token": token, "snapshot": False}
+        await c.send({"method": "subscribe", "params": sub})
+        assert (await c.recv())["result"] == {"channel": "balances", "snapshot": False}
+        await c.send({"method": "unsubscribe", "params": sub, "req_id": 2})
+        ack = await c.recv()
+        assert (ack["method"], ack["result"], ack["req_id"]) == (
+            "unsubscribe",
+            {"channel": "balances"},
+            2,
+        )
+        await c.send({"method": "unsubscribe", "params": sub, "req_id": 3})
+        err = await c.recv()
+        assert (err["error"], err["method"]) == ("Subscription Not Found", "subscribe")
+
+
+async def test_level3_unsubscribe_and_no_snapshot(fake: FakeKraken) -> None:
+    token = await get_token(fake)
+    async with connect(fake.endpoints[WsKey.SPOT_L3_V2]) as c:
+        params = {
+            "channel": "level3",
+            "symbol": ["ETH/USD"],
+            "depth": 100,
+            "snapshot": False,
+            "token": token,
+        }
+        await c.send({"method": "subscribe", "params": params})
+        assert (await c.recv())["result"]["snapshot"] is False
+        assert await c.drain() == []
+        await c.send({"method": "unsubscribe", "params": params})
+        assert (await c.recv())["result"] == {
+            "channel": "level3",
+            "depth": 100,
+            "symbol": "ETH/USD",
+        }
+        await fake.step(5)
+        assert await c.drain() == []
+
+
+def test_unused_tokens_expire_used_ones_do_not() -> None:
+    from kraken_trio.testing._rest import TokenStore
+
+    store = TokenStore(lifetime=900)
+    unused = store.issue("acct", now=1000.0)
+    used = store.issue("acct", now=1000.0)
+    assert store.lookup(used, now=1001.0) == "acct"
+    assert store.lookup(unused, now=1901.0) is None
+    assert store.lookup(used, now=99999.0) == "acct"
+    assert store.lookup("nope", now=1000.0) is None
+    assert store.lookup(None, now=1000.0) is None
+    assert unused not in repr(store)
