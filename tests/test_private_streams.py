@@ -358,7 +358,7 @@ async def test_a_request_without_reply_times_out_naming_method_and_req_id() -> N
                 cl_ord_id="slow-1",
             )
         elapsed = trio.current_time() - start
-        assert 0.5 <= elapsed < 0.7
+        assert 0.5 <= elapsed < 1.0
         exc = info.value
         (frame,) = frames(fake, PRIVATE, "add_order")
         assert exc.method == "add_order"

@@ -491,9 +491,9 @@ async def test_deadline_elapsed_before_the_exchange_saw_it() -> None:
     """A request made while the connection is still coming up waits for it; when its
     ``deadline`` passed meanwhile, Kraken refuses it with ``EService:Deadline elapsed``."""
     async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
-        fake.rest.faults.delay = 0.8  # the token fetch holds the connection back
+        fake.rest.faults.delay = 1.0  # the token fetch holds the connection back
         price = resting_price(fake)
-        deadline = datetime.now(UTC) + timedelta(milliseconds=600)
+        deadline = datetime.now(UTC) + timedelta(milliseconds=750)
         with trio.fail_after(5), pytest.raises(KrakenAPIError) as info:
             await place(k, price, deadline=deadline)
         assert info.value.error == "EService:Deadline elapsed"
