@@ -33,7 +33,7 @@ from .._errors import InvalidRequestError, KrakenError
 from .._proto import spot as s
 from . import Command
 from ._output import EXIT_ARGS, EXIT_OK, Screen, classify, log_to, positive_float, run_trio
-from ._streams import BOLD, DIM, GREEN, RED, RESET, format_execution
+from ._streams import BOLD, DIM, GREEN, RED, RESET
 
 __all__ = ["COMMAND", "Demo"]
 
@@ -58,7 +58,7 @@ class Demo:
         self.book: Any = None
         self.book_status = "waiting for snapshot"
         self.book_synced = trio.Event()
-        self.trades: deque[s.TradeData] = deque(maxlen=12)
+        self.trades: deque[s.TradeData] = deque(maxlen=40)
         self.trades_seen = 0
         self.trades_since_line = 0
         self.session: deque[str] = deque(maxlen=14)
@@ -100,69 +100,64 @@ class Demo:
             f"updates={book.updates} resyncs={book.resyncs}"
         )
 
-    def checksum_text(self) -> str:
-        """OK (verified) or the current problem."""
+    def checksum_text(self, value: bool = True) -> str:
+        """OK (verified), with the CRC32 if ``value``, or the current problem."""
         book = self.book
         if book is not None and book.synced:
-            return f"{GREEN}OK{RESET} {DIM}({book.last_checksum}){RESET}"
+            crc = f" {DIM}({book.last_checksum}){RESET}" if value else ""
+            return f"{GREEN}OK{RESET}{crc}"
         return f"{RED}{self.book_status}{RESET}"
 
     def frame(self, rows: int) -> list[str]:
-        """Every line of the live view."""
-        left_width = 46
-        levels = 5 if rows < 44 else 10
+        """Every line of the live view, fitted to ``rows`` (80 columns are enough)."""
+        levels = 3 if rows < 32 else 5 if rows < 44 else 10
         head = [
-            f"{BOLD}kraken-trio demo{RESET}  embedded fake exchange at {self.endpoint}  "
-            f"{DIM}{self.elapsed():5.1f}s / {self.duration:g}s  Ctrl-C to stop{RESET}",
+            f"{BOLD}kraken-trio demo{RESET}  fake Kraken at {self.endpoint}  "
+            f"{DIM}{self.elapsed():4.1f}/{self.duration:g}s  Ctrl-C quits{RESET}",
             "",
         ]
-        book_lines = [f"{BOLD}{self.pair}{RESET} book  checksum {self.checksum_text()}"]
+        book_lines = [f"{BOLD}{self.pair} book{RESET}  checksum {self.checksum_text(False)}"]
         book = self.book
         if book is not None:
             book_lines.append(
-                f"{DIM}updates {book.updates}  resyncs {book.resyncs}  "
-                f"checksum failures {book.checksum_failures}{RESET}"
+                f"{DIM}{book.updates} updates verified, {book.resyncs} resyncs{RESET}"
             )
-            book_lines.append(f"{'':4}{'price':>16} {'qty':>16}")
             for price, qty in reversed(book.asks(levels)):
-                book_lines.append(f"{'ask':<4}{RED}{price!s:>16}{RESET} {qty!s:>16}")
+                book_lines.append(f"{'ask':<4}{RED}{price!s:>12}{RESET} {qty!s:>14}")
             if book.spread is not None:
                 book_lines.append(f"{DIM}{'':4}spread {book.spread}  mid {book.mid}{RESET}")
             for price, qty in book.bids(levels):
-                book_lines.append(f"{'bid':<4}{GREEN}{price!s:>16}{RESET} {qty!s:>16}")
-        trade_lines = [f"{BOLD}latest trades{RESET}  {DIM}({self.trades_seen} seen){RESET}"]
-        trade_lines.append(f"{'time':<12} {'side':<5} {'price':>12} {'qty':>12}")
-        for t in list(self.trades)[::-1][: len(book_lines) - 2]:
-            colour = GREEN if t.side == "buy" else RED
+                book_lines.append(f"{'bid':<4}{GREEN}{price!s:>12}{RESET} {qty!s:>14}")
+        trade_lines = [f"{BOLD}latest trades{RESET}  {DIM}({self.trades_seen} seen){RESET}", ""]
+        for tr in list(self.trades)[::-1][: len(book_lines) - 2]:
+            colour = GREEN if tr.side == "buy" else RED
             trade_lines.append(
-                f"{t.timestamp.strftime('%H:%M:%S.%f')[:12]:<12} {colour}{t.side:<5}{RESET} "
-                f"{t.price!s:>12} {t.qty!s:>12}"
+                f"{tr.timestamp.strftime('%H:%M:%S.%f')[:12]} {colour}{tr.side:<4}{RESET} "
+                f"{tr.price!s:>11} {tr.qty!s:>12}"
             )
-        lines = head + _columns(book_lines, trade_lines, left_width)
-        balances = "  ".join(f"{a} {v}" for a, v in sorted(self.balances.items()) if v)
+        lines = head + _columns(book_lines, trade_lines, 34)
         switch = self.switch
         dms = "off"
         if switch is not None:
             dms = (
-                f"armed, timeout {switch.timeout}s, refreshes {switch.refreshes}"
-                if switch.armed
-                else "disarmed"
+                f"armed {switch.timeout}s, {switch.refreshes} refreshes" if switch.armed else "off"
             )
+        base, _, quote = self.pair.partition("/")
+        wallet = "  ".join(f"{a} {self.balances[a]}" for a in (base, quote) if a in self.balances)
         lines += [
             "",
-            f"{BOLD}trading session over the WebSocket API{RESET}  "
-            f"{DIM}dead man's switch: {dms}{RESET}",
+            f"{BOLD}trading over the WebSocket API{RESET}  {DIM}dead man's switch: {dms}{RESET}",
         ]
-        room = max(3, rows - len(lines) - 8 - len(self.notes))
-        lines += list(self.session)[-room:]
+        fixed = len(lines) + 2 + len(self.notes)  # + executions header + wallet line
+        room = max(4, rows - 1 - fixed)
+        session_room = max(2, (room + 1) // 2)
+        lines += list(self.session)[-session_room:]
         lines += [
-            "",
             f"{BOLD}executions{RESET}  {DIM}({self.executions_seen} seen)  balances: "
-            f"{balances}{RESET}",
-            format_execution(None),
+            f"{wallet}{RESET}",
         ]
-        room = max(2, rows - len(lines) - 1 - len(self.notes))
-        lines += [format_execution(e) for e in list(self.executions)[-room:]]
+        exec_room = max(2, rows - 1 - len(lines) - len(self.notes))
+        lines += [_execution_row(e) for e in list(self.executions)[-exec_room:]]
         lines += [f"{DIM}{n}{RESET}" for n in self.notes]
         return lines
 
@@ -374,28 +369,48 @@ class Demo:
     def finish(self) -> None:
         """The last frame (live) or the summary line (plain)."""
         if self.screen is not None:
-            self.screen.draw(self.frame(Screen.size()[1] - 3))  # room for the summary
+            self.screen.draw(self.frame(Screen.size()[1] - 4))  # room for the summary
             self.screen.close()
         book = self.book
         updates = book.updates if book is not None else 0
         resyncs = book.resyncs if book is not None else 0
-        summary = (
+        summary = [
             f"demo finished after {self.elapsed():.1f}s: {updates} book updates verified, "
-            f"{resyncs} resyncs, {self.trades_seen} trades, {self.steps_done} requests answered "
-            f"({self.errors} refused), {self.executions_seen} executions"
-        )
-        balances = ", ".join(f"{a} {v}" for a, v in sorted(self.balances.items()) if v)
-        if balances:
-            summary += f"; balances now: {balances}"
-        if self.live:
-            self.out.write(summary + "\n")
-            self.out.flush()
-        else:
-            self.line(summary)
+            f"{resyncs} resyncs, {self.trades_seen} trades,",
+            f"{self.steps_done} requests answered ({self.errors} refused), "
+            f"{self.executions_seen} executions",
+        ]
+        base, _, quote = self.pair.partition("/")
+        wallet = ", ".join(f"{a} {self.balances[a]}" for a in (base, quote) if a in self.balances)
+        if wallet:
+            summary.append(f"balances now: {wallet}")
+        for text in summary:
+            if self.live:
+                self.out.write(text + "\n")
+            else:
+                self.line(text)
+        self.out.flush()
 
 
 class _UnknownPair(InvalidRequestError):
     pass
+
+
+def _execution_row(e: s.Execution) -> str:
+    """One compact executions row (fits 80 columns)."""
+    if e.exec_type == "trade":
+        detail = f"fill {e.last_qty} @ {e.last_price}"
+    elif e.order_qty is not None:
+        at = f" @ {e.limit_price}" if e.limit_price is not None else ""
+        detail = f"{e.order_qty}{at}"
+    else:
+        detail = ""
+    if e.order_status and e.order_status != e.exec_type:
+        detail = f"{detail} -> {e.order_status}".strip()
+    return (
+        f"{e.exec_type or '-':<11} {e.order_id or '-':<19} {e.side or '':<4} "
+        f"{e.order_type or '':<6} {detail}"
+    )
 
 
 def _to_tick(price: Decimal, tick: Decimal, rounding: str) -> Decimal:
