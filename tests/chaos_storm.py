@@ -39,6 +39,7 @@ import trio.testing
 from kraken_trio import (
     EventStream,
     Gap,
+    KrakenAPIError,
     KrakenClient,
     KrakenError,
     OrderBooks,
@@ -269,6 +270,9 @@ class _Storm:
         with trio.move_on_after(HANG_BOUND) as scope:
             try:
                 result = await fn()
+            except KrakenAPIError as exc:
+                self.summary.requests_failed[f"{type(exc).__name__} {exc.error[:40]}"] += 1
+                return False, exc
             except KrakenError as exc:
                 self.summary.requests_failed[type(exc).__name__] += 1
                 return False, exc
@@ -367,7 +371,7 @@ class _Storm:
         rng = random.Random(self.summary.seed + 1)
         while not self.stop.is_set():
             n += 1
-            if len(self.confirmed) >= MAX_OPEN_ORDERS or (self.confirmed and rng.random() < 0.2):
+            if len(self.confirmed) >= MAX_OPEN_ORDERS or (self.confirmed and rng.random() < 0.05):
                 order_id = next(iter(self.confirmed))
                 self.confirmed.pop(order_id)
                 ok, result = await self.bounded(
@@ -396,7 +400,7 @@ class _Storm:
                     self.confirmed[result.order_id] = cl
                 else:
                     self.uncertain.add(cl)
-            await trio.sleep(rng.uniform(0.03, 0.12))
+            await trio.sleep(rng.uniform(0.05, 0.25))
 
     async def churn(self) -> None:
         rng = random.Random(self.summary.seed + 2)
