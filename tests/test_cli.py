@@ -380,7 +380,8 @@ async def test_reader_going_away_is_a_clean_exit() -> None:
     assert err == b""
 
 
-async def test_terminal_gets_a_live_view() -> None:
+async def run_on_terminal(argv: list[str]) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stdout; its exit code and everything it drew."""
     master, slave = pty.openpty()
     try:
         with trio.fail_after(60):
@@ -388,11 +389,11 @@ async def test_terminal_gets_a_live_view() -> None:
                 proc: trio.Process = await nursery.start(
                     partial(
                         trio.run_process,
-                        [*CLI, "book", "BTC/USD", "--fake", "--duration", "2"],
+                        [*CLI, *argv],
                         stdout=slave,
-                        stderr=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
                         check=False,
-                        env={**os.environ, "COLUMNS": "100", "LINES": "30"},
+                        env={**os.environ, "COLUMNS": "80", "LINES": "24"},
                     )
                 )
                 os.close(slave)
@@ -410,10 +411,74 @@ async def test_terminal_gets_a_live_view() -> None:
         os.close(master)
         if slave != -1:
             os.close(slave)
+    return code, screen.decode()
+
+
+async def test_terminal_gets_a_live_view() -> None:
+    code, text = await run_on_terminal(["book", "BTC/USD", "--fake", "--duration", "2"])
     assert code == 0
-    text = screen.decode()
     assert "\x1b[H\x1b[2J" in text  # redrawn in place
     assert "kraken-trio book BTC/USD" in text
     assert "checksum \x1b[32mOK" in text
     assert "spread" in text
     assert '"channel"' not in text  # no JSON on a terminal
+
+
+async def test_demo_on_a_terminal_draws_the_live_view() -> None:
+    code, text = await run_on_terminal(["demo", "--duration", "3"])
+    assert code == 0
+    frames = text.split("\x1b[H\x1b[2J")
+    assert len(frames) > 5  # redrawn many times
+    last = frames[-1]
+    assert "BTC/USD book" in last
+    assert "checksum \x1b[32mOK" in last
+    assert "latest trades" in last
+    assert "trading over the WebSocket API" in last
+    assert "demo finished after" in last
+    assert "[  " not in last  # no plain timestamped lines on a terminal
+    assert "\x1b[?25h" in text  # the cursor is given back
+
+
+async def test_a_reconnect_shows_up_as_a_gap_line() -> None:
+    with trio.fail_after(60):
+        async with open_fake_kraken(update_interval=0.02) as fake, trio.open_nursery() as nursery:
+            argv = [
+                *CLI,
+                "ticker",
+                "BTC/USD",
+                "--endpoint",
+                fake.endpoints[WsKey.SPOT_PUBLIC_V2],
+                "--duration",
+                "40",
+            ]
+            proc: trio.Process = await nursery.start(
+                partial(
+                    trio.run_process,
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                )
+            )
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            buf = bytearray()
+            await _read_until(proc.stdout, b"\n", buf)
+            await fake.faults(WsKey.SPOT_PUBLIC_V2).drop(reset=True)
+            # Read until the gap marker and a snapshot after it (ending with its newline).
+            while not re.search(rb'\{"gap":.*\n.*"type":"snapshot".*\n', bytes(buf), re.DOTALL):
+                chunk = await proc.stdout.receive_some(65536)
+                assert chunk, f"stream ended without a gap and a snapshot: {bytes(buf)!r}"
+                buf += chunk
+            proc.send_signal(signal.SIGINT)
+            err = bytearray()
+            async for chunk in proc.stderr:
+                err += chunk
+            async for chunk in proc.stdout:
+                buf += chunk
+            assert await proc.wait() == 0
+    lines = [json.loads(line) for line in bytes(buf).splitlines() if line.strip()]
+    gaps = [i for i, m in enumerate(lines) if "gap" in m]
+    assert lines[gaps[0]]["gap"]["reason"] == "reconnect"
+    assert lines[gaps[0] + 1]["type"] == "snapshot"  # the fresh snapshot follows the marker
+    assert b"reconnecting" in err  # the warning went to stderr, not into the JSON
