@@ -32,6 +32,7 @@ PEER_NAMES = {
     "ccxt": "ccxt.pro",
     "raw": "raw trio+wsproto",
     "sink": "sender alone (socket sink)",
+    "kt_whatif": "kraken_trio + proposed fixes",
 }
 
 
@@ -45,7 +46,6 @@ class Settings:
     order_warmup: int
     fanout_symbols: int
     idle_seconds: float
-    buffer: int = 65536
     book_subscribers: int = 10
 
 
@@ -145,60 +145,85 @@ def log(text: str) -> None:
 # ------------------------------------------------------------------------------ scenarios
 
 
+WHATIF_STREAM = ["anext", "frames"]
+WHATIF_ORDER = ["leandirect", "mask", "frames"]
+
+
+def interleaved(rows: list[Row], specs: list[dict[str, Any]], runs: int) -> None:
+    """Run 1 of every row, then run 2 of every row...: load drift hits all peers alike."""
+    for _ in range(runs):
+        for row, s in zip(rows, specs, strict=True):
+            row.runs.append(run_peer(s))
+
+
 def scenario_stream_and_book(
-    cfg: Settings, peers: list[str], which: set[str], rows: list[Row]
+    cfg: Settings, peers: list[str], which: set[str], rows: list[Row], whatif: bool
 ) -> None:
     depths = [10, 1000] if "book" in which else [10]
     with replay({"depths": depths, "count": cfg.count}) as info:
         port = info["port"]
         counts = {int(k): v for k, v in info["book_count"].items()}
         if "stream" in which:
-            sink = Row("stream", "sink")
-            for _ in range(cfg.runs):
-                sink.runs.append(
-                    run_peer(
-                        {
-                            "peer": "sink",
-                            "scenario": "stream",
-                            "port": port,
-                            "depth": 10,
-                            "count": counts[10],
-                            "bytes": info["book_bytes"]["10"],
-                        }
-                    )
-                )
-            rows.append(sink)
+            group: list[Row] = [Row("stream", "sink", note="reads and discards the bytes")]
+            specs: list[dict[str, Any]] = [
+                {
+                    "peer": "sink",
+                    "scenario": "stream",
+                    "port": port,
+                    "depth": 10,
+                    "count": counts[10],
+                    "bytes": info["book_bytes"]["10"],
+                }
+            ]
+            notes = {
+                "kraken_trio": "subscribe('book'): typed structs via async for",
+                "sdk": "SpotWSClient raw-dict callback",
+                "ccxt": "watch_order_book (keeps a book, no checksum)",
+            }
             for peer in [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]:
-                row = Row("stream", peer)
-                if peer == "ccxt":
-                    row.note = "watch_order_book (keeps a book, no checksum)"
-                elif peer == "sdk":
-                    row.note = "SpotWSClient raw-dict callback"
-                else:
-                    row.note = "subscribe('book'): typed structs via async for"
-                for _ in range(cfg.runs):
-                    row.runs.append(run_peer(spec(peer, "stream", port, cfg, counts[10], 10)))
-                rows.append(row)
-                log(f"  stream {peer}: {row.rate or 0:,.0f} msg/s")
+                group.append(Row("stream", peer, note=notes[peer]))
+                specs.append(spec(peer, "stream", port, cfg, counts[10], 10))
+            if whatif and "kraken_trio" in peers:
+                group.append(Row("stream", "kt_whatif", note="what-if: " + "+".join(WHATIF_STREAM)))
+                specs.append(
+                    spec("kraken_trio", "stream", port, cfg, counts[10], 10, WHATIF_STREAM)
+                )
+            interleaved(group, specs, cfg.runs)
+            rows.extend(group)
+            for row in group:
+                log(f"  stream {row.peer}: {row.rate or 0:,.0f} msg/s")
         if "book" in which:
+            notes = {
+                "kraken_trio": "k.book(): checksum verified on every update",
+                "sdk": "SpotOrderBookClient: checksum verified",
+                "ccxt": "watch_order_book: checksum OFF (ccxt default)",
+            }
             for depth in depths:
+                group, specs = [], []
                 for peer in [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]:
-                    row = Row(f"book{depth}", peer)
-                    row.note = {
-                        "kraken_trio": "k.book(): checksum verified on every update",
-                        "sdk": "SpotOrderBookClient: checksum verified",
-                        "ccxt": "watch_order_book: checksum OFF (ccxt default)",
-                    }[peer]
-                    for _ in range(cfg.runs):
-                        row.runs.append(
-                            run_peer(spec(peer, "book", port, cfg, counts[depth], depth))
-                        )
-                    rows.append(row)
-                    log(f"  book depth {depth} {peer}: {row.rate or 0:,.0f} msg/s")
+                    group.append(Row(f"book{depth}", peer, note=notes[peer]))
+                    specs.append(spec(peer, "book", port, cfg, counts[depth], depth))
+                if whatif and "kraken_trio" in peers:
+                    group.append(
+                        Row(f"book{depth}", "kt_whatif", note="what-if: " + "+".join(WHATIF_STREAM))
+                    )
+                    specs.append(
+                        spec("kraken_trio", "book", port, cfg, counts[depth], depth, WHATIF_STREAM)
+                    )
+                interleaved(group, specs, cfg.runs)
+                rows.extend(group)
+                for row in group:
+                    log(f"  book depth {depth} {row.peer}: {row.rate or 0:,.0f} msg/s")
 
 
 def spec(
-    peer: str, scenario: str, port: int, cfg: Settings, count: int, depth: int
+    peer: str,
+    scenario: str,
+    port: int,
+    cfg: Settings,
+    count: int,
+    depth: int,
+    whatif: list[str] | None = None,
 ) -> dict[str, Any]:
     return {
         "peer": peer,
@@ -207,64 +232,60 @@ def spec(
         "depth": depth,
         "count": count,
         "duration": cfg.duration,
-        "buffer": cfg.buffer,
+        # Every client here buffers without bound (websockets max_queue=None, aiohttp,
+        # asyncio callbacks); kraken_trio gets a buffer that holds the whole stream so an
+        # overrun cannot end the run early. Peak RSS therefore includes the backlog.
+        "buffer": count + 10_000,
+        "whatif": whatif or [],
     }
 
 
-def scenario_order(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
+def scenario_order(cfg: Settings, peers: list[str], rows: list[Row], whatif: bool) -> None:
     with replay({"depths": [], "count": 0}) as info:
         port = info["port"]
-        for peer in [p for p in ("kraken_trio", "raw") if p in peers or p == "raw"]:
-            row = Row("order", peer)
-            row.note = (
-                "k.add_order() through the broker"
-                if peer == "kraken_trio"
-                else "same JSON frame, await the reply"
-            )
-            for _ in range(cfg.runs):
-                row.runs.append(
-                    run_peer(
-                        {
-                            "peer": peer,
-                            "scenario": "order",
-                            "port": port,
-                            "count": cfg.order_count,
-                            "warmup": cfg.order_warmup,
-                        }
-                    )
-                )
-            rows.append(row)
-            log(f"  order {peer}: p50 {row.percentile(0.5) or 0:.0f} us")
+        base = {"scenario": "order", "port": port, "count": cfg.order_count}
+        base["warmup"] = cfg.order_warmup
+        group = [
+            Row("order", "kraken_trio", note="k.add_order() through the broker"),
+            Row("order", "raw", note="same JSON frame on one wsproto socket, await the reply"),
+        ]
+        specs = [{**base, "peer": "kraken_trio"}, {**base, "peer": "raw"}]
+        if whatif:
+            group.append(Row("order", "kt_whatif", note="what-if: " + "+".join(WHATIF_ORDER)))
+            specs.append({**base, "peer": "kraken_trio", "whatif": WHATIF_ORDER})
+        interleaved(group, specs, cfg.runs)
+        rows.extend(group)
+        for row in group:
+            log(f"  order {row.peer}: p50 {row.percentile(0.5) or 0:.0f} us")
 
 
 def scenario_fanout(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
     with replay({"depths": [], "count": cfg.count, "fanout": cfg.fanout_symbols}) as info:
         port = info["port"]
         symbols = [f"C{i:03d}/USD" for i in range(cfg.fanout_symbols)]
+        notes = {
+            "kraken_trio": "1 connection: 500 ticker + 500 trade, 10 subscribers of one book",
+            "sdk": "1 connection, its callback hands book messages to 10 listeners",
+        }
+        group, specs = [], []
         for peer in [p for p in ("kraken_trio", "sdk") if p in peers]:
-            row = Row("fanout", peer)
-            row.note = (
-                "1 connection: 500 ticker + 500 trade, 10 subscribers of one book"
-                if peer == "kraken_trio"
-                else "1 connection, callback fans book messages out to 10 listeners"
+            group.append(Row("fanout", peer, note=notes[peer]))
+            specs.append(
+                {
+                    "peer": peer,
+                    "scenario": "fanout",
+                    "port": port,
+                    "symbols": symbols,
+                    "count": info["fanout_count"],
+                    "duration": cfg.duration * 2,
+                    "buffer": info["fanout_count"] + 10_000,
+                    "book_subscribers": cfg.book_subscribers,
+                }
             )
-            for _ in range(cfg.runs):
-                row.runs.append(
-                    run_peer(
-                        {
-                            "peer": peer,
-                            "scenario": "fanout",
-                            "port": port,
-                            "symbols": symbols,
-                            "count": info["fanout_count"],
-                            "duration": cfg.duration * 2,
-                            "buffer": cfg.buffer,
-                            "book_subscribers": cfg.book_subscribers,
-                        }
-                    )
-                )
-            rows.append(row)
-            log(f"  fanout {peer}: {row.rate or 0:,.0f} msg/s")
+        interleaved(group, specs, cfg.runs)
+        rows.extend(group)
+        for row in group:
+            log(f"  fanout {row.peer}: {row.rate or 0:,.0f} msg/s")
 
 
 def scenario_idle(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
@@ -300,9 +321,9 @@ def table(rows: list[Row]) -> str:
         return None
 
     lines = [
-        "| scenario | client | msgs/s | vs baseline | CPU s / 100k msgs | peak RSS MiB "
-        "| p50 / p99 µs | extra | runs | how |",
-        "|---|---|---:|---:|---:|---:|---:|---|---:|---|",
+        "| scenario | client | msgs/s | vs baseline | CPU s / 100k msgs | CPU vs baseline "
+        "| peak RSS MiB | p50 / p99 µs | extra | runs | how |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for r in rows:
         b = base(r.scenario)
@@ -317,6 +338,16 @@ def table(rows: list[Row]) -> str:
                 ratio = f"{q / p:.1f}x less CPU"
         elif b is not None and r.peer not in (b.peer, "sink") and r.rate and b.rate:
             ratio = f"{r.rate / b.rate:.2f}x"
+        cpu_ratio = "-"
+        if (
+            b is not None
+            and r.peer not in (b.peer, "sink")
+            and r.scenario != "idle"
+            and r.cpu_per_100k
+            and b.cpu_per_100k
+        ):
+            x = b.cpu_per_100k / r.cpu_per_100k
+            cpu_ratio = f"{x:.2f}x less" if x >= 1 else f"{1 / x:.2f}x more"
         extra = []
         if r.scenario == "idle":
             extra.append(f"{fmt(r.med('core_pct'), '.3f')}% of a core")
@@ -340,7 +371,7 @@ def table(rows: list[Row]) -> str:
             rate_text = fmt(rate, ",.0f")
         lines.append(
             f"| {r.scenario} | {PEER_NAMES[r.peer]} | {rate_text} | {ratio} "
-            f"| {fmt(r.cpu_per_100k, '.2f') if r.scenario != 'idle' else '-'} "
+            f"| {fmt(r.cpu_per_100k, '.2f') if r.scenario != 'idle' else '-'} | {cpu_ratio} "
             f"| {fmt(rss / 1024 if rss else None, '.0f')} | {lat} | {'; '.join(extra)} "
             f"| {len(r.runs)} | {r.note} |"
         )
@@ -379,6 +410,20 @@ def goals(rows: list[Row]) -> str:
         over = (p - q) / q * 100
         out.append(
             f"- Broker overhead < 15% at p50: {over:.0f}% -> {'MET' if over < 15 else 'MISSED'}"
+        )
+    for scenario, label in (("stream", "stream"), ("book10", "book depth 10")):
+        w, b = get(scenario, "kt_whatif"), get(scenario, "sdk")
+        if w and b and w.rate and b.rate and w.cpu_per_100k and b.cpu_per_100k:
+            out.append(
+                f"- With the proposed fixes (what-if), {label}: {w.rate / b.rate:.2f}x the "
+                f"rate, {b.cpu_per_100k / w.cpu_per_100k:.2f}x less CPU per message"
+            )
+    w, raw = get("order", "kt_whatif"), get("order", "raw")
+    p = w.percentile(0.5) if w else None
+    q = raw.percentile(0.5) if raw else None
+    if p and q:
+        out.append(
+            f"- With the proposed fixes (what-if), broker overhead at p50: {(p - q) / q * 100:.0f}%"
         )
     kt = get("idle", "kraken_trio")
     if kt and kt.med("core_pct") is not None:
@@ -469,6 +514,9 @@ def main(argv: list[str] | None = None) -> None:
         default=["kraken_trio", "sdk", "ccxt"],
     )
     parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument(
+        "--no-whatif", action="store_true", help="skip the rows that measure proposed fixes"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also dump every run as JSON")
     parser.add_argument(
         "--output",
@@ -496,10 +544,10 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     if which & {"stream", "book"}:
         log("stream / book ...")
-        scenario_stream_and_book(cfg, peers, which, rows)
+        scenario_stream_and_book(cfg, peers, which, rows, not args.no_whatif)
     if "order" in which:
         log("order round trip ...")
-        scenario_order(cfg, peers, rows)
+        scenario_order(cfg, peers, rows, not args.no_whatif)
     if "fanout" in which:
         log("fan-out ...")
         scenario_fanout(cfg, peers, rows)

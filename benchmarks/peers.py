@@ -743,6 +743,10 @@ TRIO_PEERS = {"kraken_trio", "raw"}
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement in this process."""
     fn = RUNNERS[(spec["peer"], spec["scenario"])]
+    if spec.get("whatif"):
+        from .whatif import apply
+
+        apply(spec["whatif"])
     if spec["peer"] == "sink":
         return fn(spec)  # type: ignore[no-any-return]
     if spec["peer"] in TRIO_PEERS:

@@ -1,0 +1,314 @@
+"""What-if experiments: the hot-path fixes suggested in docs/benchmarks.md, as monkeypatches.
+
+These patches are applied ONLY inside a benchmark peer process when its spec lists them
+(``"whatif": ["anext", "frames"]``), to measure what a proposed library change would buy
+before anyone edits the library. They reach into private attributes of the library as it
+was when written; if the library changed, a patch refuses to apply (``RuntimeError``)
+rather than measuring something else.
+
+* ``anext``: ``Subscription.__anext__`` takes a buffered message with ``receive_nowait()``
+  and yields to the scheduler only every 64 messages (or when the buffer is empty), instead
+  of a full trio checkpoint (a scheduler pass with an epoll call) per message. Cancellation
+  is still noticed on every call (``checkpoint_if_cancelled``).
+* ``frames``: ``WebSocket.receive_batch`` parses complete, unmasked, unfragmented text
+  frames itself (two header bytes, a length, a slice) and hands every other frame (control,
+  fragments, binary) to wsproto unchanged, so wsproto's state stays consistent. (Experiment
+  only: it assumes nothing but complete frames arrived together with the handshake, true
+  of the replay server, which speaks only when spoken to.)
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import trio
+
+_YIELD_EVERY = 64
+
+
+def patch_anext() -> None:
+    from kraken_trio import _subscription
+
+    cls: Any = _subscription.Subscription
+    original = cls.__anext__
+    if not hasattr(cls, "_push") or "_recv" not in cls.__init__.__code__.co_names:
+        raise RuntimeError("Subscription changed: the anext what-if no longer applies")
+
+    async def __anext__(self: Any) -> Any:
+        if self._state != "open" or self._pending_lost:
+            return await original(self)
+        try:
+            item = self._recv.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return await original(self)
+        count = getattr(self, "_whatif_fast", 0) + 1
+        if count >= _YIELD_EVERY:
+            count = 0
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        self._whatif_fast = count
+        self._delivered += 1
+        return item
+
+    cls.__anext__ = __anext__
+
+
+_SHORT = struct.Struct(">H")
+_LONG = struct.Struct(">Q")
+
+
+def patch_frames() -> None:
+    from kraken_trio import _transport
+
+    cls: Any = _transport.WebSocket
+    original_init = cls.__init__
+    if "_ws" not in original_init.__code__.co_names or not hasattr(cls, "_handle"):
+        raise RuntimeError("WebSocket changed: the frames what-if no longer applies")
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._whatif_buf = bytearray()
+        self._whatif_wsproto_pending = False
+
+    async def receive_batch(self: Any) -> list[Any]:
+        if self._closed is not None:
+            raise self._closed
+        frames: list[Any] = []
+        if self._buffered:  # whatever came with the handshake is already inside wsproto
+            self._buffered = False
+            for event in self._ws.events():
+                self._handle(event, frames)
+            if frames:
+                return frames
+        try:
+            data = await self._stream.receive_some(256 * 1024)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise self._fail(f"connection broken: {exc!r}") from None
+        if not data:
+            raise self._fail("connection closed by peer without a close frame")
+        self.bytes_received += len(data)
+        buf = self._whatif_buf
+        buf += data
+        pos = 0
+        end = len(buf)
+        to_wsproto: list[bytes] = []
+        while end - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            n = b1 & 0x7F
+            head = 2
+            if n == 126:
+                if end - pos < 4:
+                    break
+                n = _SHORT.unpack_from(buf, pos + 2)[0]
+                head = 4
+            elif n == 127:
+                if end - pos < 10:
+                    break
+                n = _LONG.unpack_from(buf, pos + 2)[0]
+                head = 10
+            if b1 & 0x80:
+                head += 4
+            stop = pos + head + n
+            if stop > end:
+                break
+            if b0 == 0x81 and not (b1 & 0x80) and not self._text_parts:
+                if to_wsproto:  # keep order: flush what wsproto must see first
+                    self._ws.receive_data(b"".join(to_wsproto))
+                    to_wsproto.clear()
+                    for event in self._ws.events():
+                        self._handle(event, frames)
+                frames.append(buf[pos + head : stop].decode())
+            else:
+                to_wsproto.append(bytes(buf[pos:stop]))
+            pos = stop
+        del buf[:pos]
+        if to_wsproto:
+            self._ws.receive_data(b"".join(to_wsproto))
+            for event in self._ws.events():
+                self._handle(event, frames)
+        if self._control_out:
+            await self._flush_control()
+        return frames
+
+    cls.__init__ = __init__
+    cls.receive_batch = receive_batch
+
+
+def _patch_request(*, direct: bool, lean: bool) -> None:
+    """Replace ``Connection.request`` (and the writer) with a variant.
+
+    ``direct``: the requester writes its frame itself when the writer is idle (no hop to
+    the writer task); the write is shielded, so a cancelled caller still cannot leave half
+    a frame on the wire, and the writer waits while a direct write is in progress.
+    ``lean``: no ``wait_ready()`` checkpoint when the link is already up, and a bare
+    ``CancelScope(deadline=...)`` instead of the contextlib-based ``fail_after``.
+    """
+    from kraken_trio import _connection as c
+    from kraken_trio._errors import KrakenAPIError, RequestTimeoutError
+    from kraken_trio._proto import spot
+    from kraken_trio._proto.codec import encode_request
+
+    cls: Any = c.Connection
+
+    def _send_lock(conn: Any) -> trio.Lock:
+        lock: trio.Lock | None = getattr(conn, "_whatif_lock", None)
+        if lock is None:
+            lock = conn._whatif_lock = trio.Lock()
+        return lock
+
+    if "_send_ch" not in cls.request.__code__.co_names:
+        raise RuntimeError("Connection.request changed: the request what-ifs no longer apply")
+
+    async def _writer(self: Any, ws: Any, recv: Any) -> None:
+        async for item in recv:
+            parts = [self._encode_out(ws, item)]
+            while True:
+                try:
+                    parts.append(self._encode_out(ws, recv.receive_nowait()))
+                except trio.WouldBlock:
+                    break
+            async with _send_lock(self):
+                await ws.send_raw(b"".join(parts))
+
+    async def request(
+        self: Any,
+        method: str,
+        params: Any,
+        *,
+        expected: int = 1,
+        cl_ord_id: str | None = None,
+    ) -> list[Any]:
+        call: Any = None
+        try:
+            with trio.CancelScope(
+                deadline=trio.current_time() + self._cfg.request_timeout
+            ) as scope:
+                while True:
+                    if not (
+                        lean and self._ready.is_set() and self._fatal is None and not self._closing
+                    ):
+                        await self.wait_ready()
+                    send = self._send_ch
+                    ws = self._ws
+                    if send is None or ws is None:
+                        await trio.lowlevel.checkpoint()
+                        continue
+                    if hasattr(params, "token"):
+                        params.token = self._token
+                    call = self._broker.allocate(method, expected=expected, cl_ord_id=cl_ord_id)
+                    frame = encode_request(
+                        spot.Request(method=method, params=params, req_id=call.req_id)
+                    )
+                    lock = _send_lock(self)
+                    idle = (
+                        direct and not lock.locked() and send.statistics().current_buffer_used == 0
+                    )
+                    if idle:
+                        lock.acquire_nowait()
+                        try:
+                            with trio.CancelScope(shield=True):
+                                await ws.send_raw(ws.encode_text(frame))
+                        finally:
+                            lock.release()
+                    else:
+                        try:
+                            send.send_nowait(frame)
+                        except (trio.ClosedResourceError, trio.BrokenResourceError):
+                            self._broker.discard(call)
+                            call = None
+                            continue
+                    call.sent = True
+                    await call.done.wait()
+                    break
+            if scope.cancelled_caught:
+                raise trio.TooSlowError
+        except trio.TooSlowError:
+            raise RequestTimeoutError(
+                method,
+                call.req_id if call is not None else None,
+                cl_ord_id,
+                sent=call is not None and call.sent,
+            ) from None
+        finally:
+            if call is not None and not call.done.is_set():
+                self._broker.discard(call)
+        if call.error is not None:
+            raise call.error
+        failed = [r for r in call.replies if not r.success]
+        if failed:
+            text = "; ".join(dict.fromkeys(r.error or "unknown error" for r in failed))
+            raise KrakenAPIError(text, method, call.req_id)
+        return call.replies  # type: ignore[no-any-return]
+
+    if direct:
+        cls._writer = _writer
+    cls.request = request
+
+
+def patch_directsend() -> None:
+    """See :func:`_patch_request` (``direct``)."""
+    _patch_request(direct=True, lean=False)
+
+
+def patch_lean() -> None:
+    """See :func:`_patch_request` (``lean``)."""
+    _patch_request(direct=False, lean=True)
+
+
+def patch_leandirect() -> None:
+    """See :func:`_patch_request` (both)."""
+    _patch_request(direct=True, lean=True)
+
+
+def patch_mask() -> None:
+    """Client frames encoded and masked with one big-int XOR instead of wsproto's masker."""
+    import os
+
+    from kraken_trio import _transport
+
+    cls: Any = _transport.WebSocket
+    if not hasattr(cls, "encode_text"):
+        raise RuntimeError("WebSocket changed: the mask what-if no longer applies")
+
+    def encode_text(self: Any, text: bytes | str) -> bytes:
+        payload = text.encode() if isinstance(text, str) else text
+        n = len(payload)
+        if n < 126:
+            header = bytes((0x81, 0x80 | n))
+        elif n < 65536:
+            header = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+        else:
+            header = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
+        mask = os.urandom(4)
+        key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
+        body = (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
+        return header + mask + body
+
+    cls.encode_text = encode_text
+
+
+def patch_nogc() -> None:
+    """Upper bound of making message structs untracked by the GC (msgspec ``gc=False``)."""
+    import gc
+
+    gc.disable()
+
+
+PATCHES = {
+    "anext": patch_anext,
+    "frames": patch_frames,
+    "nogc": patch_nogc,
+    "directsend": patch_directsend,
+    "lean": patch_lean,
+    "leandirect": patch_leandirect,
+    "mask": patch_mask,
+}
+
+
+def apply(names: list[str]) -> None:
+    """Apply the named what-if patches in this process."""
+    for name in names:
+        PATCHES[name]()
