@@ -482,3 +482,16 @@ async def test_a_reconnect_shows_up_as_a_gap_line() -> None:
     assert lines[gaps[0]]["gap"]["reason"] == "reconnect"
     assert lines[gaps[0] + 1]["type"] == "snapshot"  # the fresh snapshot follows the marker
     assert b"reconnecting" in err  # the warning went to stderr, not into the JSON
+
+
+async def test_live_book_view_resyncs_after_a_bad_checksum() -> None:
+    async with open_fake_kraken(update_interval=0.02) as fake:
+        fake.spot_faults(WsKey.SPOT_PUBLIC_V2).corrupt_next_checksum("BTC/USD")
+        url = fake.endpoints[WsKey.SPOT_PUBLIC_V2]
+        code, text = await run_on_terminal(
+            ["book", "BTC/USD", "--endpoint", url, "--duration", "3"]
+        )
+    assert code == 0
+    last = text.split("\x1b[H\x1b[2J")[-1]
+    assert "checksum \x1b[32mOK" in last  # back in sync after the resync
+    assert "mismatches: 1, resyncs: 1" in last

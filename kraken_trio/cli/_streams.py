@@ -31,9 +31,9 @@ import trio
 from .._client import FUTURES_PUBLIC_FEEDS, open_kraken
 from .._config import WsKey
 from .._connection import FUTURES_PRIVATE_FEEDS
+from .._localbook import BookEvent
 from .._proto import futures as f
 from .._proto import spot as s
-from .._proto.book import FuturesBook, L2Book, L3Book
 from .._subscription import Gap
 from . import Command
 from ._output import (
@@ -152,7 +152,7 @@ def render_book(
     status: str,
 ) -> list[str]:
     """A two-column book: asks above (best at the bottom), bids below; spread in between."""
-    out = [f"{BOLD}{symbol}{RESET}  checksum {status}"]
+    out = [f"{BOLD}{symbol}{RESET}  {status}"]
     out.append(f"  {'price':>16} {'qty':>16}")
     for price, qty in reversed(asks):
         out.append(f"  {RED}{_d(price, 16)}{RESET} {_d(qty, 16)}")
@@ -167,42 +167,37 @@ def render_book(
     return out
 
 
-class BookView(View):
+class VerifiedBooksView(View):
+    """Books kept by ``k.book()``: every update checksum-verified (spot) or seq-checked
+    (futures); a mismatch resyncs that symbol and is counted."""
+
     def __init__(self, plan: StreamPlan) -> None:
         super().__init__(plan)
         self.depth = int(plan.params.get("depth", 10))
-        self.books: dict[str, L2Book] = {}
-        self.mismatches: dict[str, int] = {}
-        self.ok: dict[str, bool] = {}
-
-    def on_gap(self, gap: Gap) -> None:
-        for book in self.books.values():
-            book.clear()
+        self.level = 3 if plan.channel == "level3" else 2
+        self.books: Any = None
 
     def on_message(self, msg: Any) -> None:
-        if not isinstance(msg, s.BookMessage):
-            return
-        for d in msg.data:
-            book = self.books.get(d.symbol)
-            if book is None:
-                book = self.books[d.symbol] = L2Book(d.symbol, self.depth, None, None)
-            if msg.type == "snapshot":
-                book.apply_snapshot(d.bids, d.asks)
-            else:
-                book.apply_update(d.bids, d.asks)
-            good = book.verify(d.checksum)
-            self.ok[d.symbol] = good
-            if not good:
-                self.mismatches[d.symbol] = self.mismatches.get(d.symbol, 0) + 1
+        if isinstance(msg, BookEvent) and msg.kind == "resync":
+            self.notes.append(f"{msg.symbol}: mismatch, resyncing that symbol")
+        elif isinstance(msg, BookEvent) and msg.kind == "gap":
+            self.notes.append(f"{msg.symbol}: reconnecting, a fresh snapshot follows")
 
     def body(self, rows: int) -> list[str]:
         out: list[str] = []
-        per_book = max(1, (rows // max(1, len(self.books)) - 4) // 2)
-        for symbol, book in self.books.items():
-            bad = self.mismatches.get(symbol, 0)
-            status = f"{GREEN}OK{RESET}" if self.ok.get(symbol) else f"{RED}MISMATCH{RESET}"
-            status += f" {DIM}(mismatches: {bad}){RESET}"
-            out += render_book(symbol, book.bids(per_book), book.asks(per_book), status)
+        books = list(self.books or [])
+        per_book = max(1, (rows // max(1, len(books)) - 4) // 2)
+        futures = self.plan.ws_key.is_futures
+        for book in books:
+            ok = f"{GREEN}OK{RESET}" if book.synced else f"{RED}resyncing{RESET}"
+            if futures:
+                status = f"seq {ok} {DIM}(gaps: {book.seq_gaps}, resyncs: {book.resyncs}){RESET}"
+            else:
+                status = (
+                    f"checksum {ok} {DIM}({book.updates} updates verified, "
+                    f"mismatches: {book.checksum_failures}, resyncs: {book.resyncs}){RESET}"
+                )
+            out += render_book(book.symbol, book.bids(per_book), book.asks(per_book), status)
         return out
 
 
@@ -279,40 +274,6 @@ class InstrumentView(View):
         return out
 
 
-class Level3View(View):
-    def __init__(self, plan: StreamPlan) -> None:
-        super().__init__(plan)
-        self.depth = int(plan.params.get("depth", 10))
-        self.books: dict[str, L3Book] = {}
-        self.ok: dict[str, bool] = {}
-
-    def on_gap(self, gap: Gap) -> None:
-        for book in self.books.values():
-            book.clear()
-
-    def on_message(self, msg: Any) -> None:
-        if not isinstance(msg, s.L3Message):
-            return
-        for d in msg.data:
-            book = self.books.get(d.symbol)
-            if book is None:
-                book = self.books[d.symbol] = L3Book(d.symbol, self.depth, None, None)
-            if msg.type == "snapshot":
-                book.apply_snapshot(d.bids, d.asks)
-            else:
-                book.apply_update(d.bids, d.asks)
-            self.ok[d.symbol] = book.verify(d.checksum)
-
-    def body(self, rows: int) -> list[str]:
-        out: list[str] = []
-        per_book = max(1, (rows // max(1, len(self.books)) - 4) // 2)
-        for symbol, book in self.books.items():
-            status = f"{GREEN}OK{RESET}" if self.ok.get(symbol) else f"{RED}MISMATCH{RESET}"
-            status += f" {DIM}({book.order_count} orders){RESET}"
-            out += render_book(symbol, book.bids(per_book), book.asks(per_book), status)
-        return out
-
-
 class ExecutionsView(View):
     def __init__(self, plan: StreamPlan) -> None:
         super().__init__(plan)
@@ -382,36 +343,6 @@ class FuturesTickerView(View):
                 f"{t.product_id:<14} {_d(t.bid, 14)} {_d(t.ask, 14)} {_d(last, 14)} "
                 f"{_d(mark, 14)} {_d(t.volume, 14)}"
             )
-        return out
-
-
-class FuturesBookView(View):
-    def __init__(self, plan: StreamPlan) -> None:
-        super().__init__(plan)
-        self.books: dict[str, FuturesBook] = {}
-        self.seq_ok: dict[str, bool] = {}
-
-    def on_gap(self, gap: Gap) -> None:
-        for book in self.books.values():
-            book.clear()
-
-    def on_message(self, msg: Any) -> None:
-        if isinstance(msg, f.FuturesBookSnapshot):
-            book = self.books.setdefault(msg.product_id, FuturesBook(msg.product_id))
-            book.apply_snapshot(msg.seq, msg.bids, msg.asks)
-            self.seq_ok[msg.product_id] = True
-        elif isinstance(msg, f.FuturesBookDelta):
-            book = self.books.setdefault(msg.product_id, FuturesBook(msg.product_id))
-            self.seq_ok[msg.product_id] = book.apply_delta(msg.seq, msg.side, msg.price, msg.qty)
-
-    def body(self, rows: int) -> list[str]:
-        out: list[str] = []
-        per_book = max(1, (rows // max(1, len(self.books)) - 4) // 2)
-        for product, book in self.books.items():
-            status = f"seq {book.seq} " + (
-                f"{GREEN}in order{RESET}" if self.seq_ok.get(product) else f"{RED}GAP{RESET}"
-            )
-            out += render_book(product, book.bids(per_book), book.asks(per_book), status)
         return out
 
 
@@ -511,10 +442,25 @@ async def stream(
             screen.draw([f"kraken-trio {plan.title}: connecting to {plan.ws_key} ..."])
         count = 0
         with trio.move_on_after(args.duration if args.duration else float("inf")):
-            sub = await stack.enter_async_context(
-                k.subscribe(plan.channel, ws_key=plan.ws_key, **plan.params)
-            )
-            async for msg in sub:
+            source: Any
+            if screen is not None and isinstance(view, VerifiedBooksView):
+                # The live view keeps verified books (and resyncs a symbol on a mismatch);
+                # JSON lines stay the raw messages, for tools downstream.
+                symbols: list[str] = plan.params.get("symbol") or plan.params["product_ids"]
+                source = await stack.enter_async_context(
+                    k.book(
+                        symbols,
+                        depth=view.depth,
+                        level=view.level,
+                        ws_key=plan.ws_key if plan.ws_key.is_futures else None,
+                    )
+                )
+                view.books = source
+            else:
+                source = await stack.enter_async_context(
+                    k.subscribe(plan.channel, ws_key=plan.ws_key, **plan.params)
+                )
+            async for msg in source:
                 if screen is None:
                     jsonl.write(to_record(msg))
                 else:
@@ -669,7 +615,7 @@ def _futures_view(plan: StreamPlan) -> View:
     views: dict[str, Callable[[StreamPlan], View]] = {
         "ticker": FuturesTickerView,
         "ticker_lite": FuturesTickerView,
-        "book": FuturesBookView,
+        "book": VerifiedBooksView,
         "trade": FuturesTradesView,
     }
     return views.get(plan.channel, RawView)(plan)
@@ -688,7 +634,7 @@ _SPECS = [
         "stream a spot order book (checksum-verified)",
         _cfg_book,
         _spot_plan("book", "book", depth="depth"),
-        BookView,
+        VerifiedBooksView,
     ),
     _Spec("trades", "stream spot trades", _symbols, _spot_plan("trade", "trades"), TradesView),
     _Spec(
@@ -710,7 +656,7 @@ _SPECS = [
         "stream the order-by-order book (needs credentials)",
         _cfg_level3,
         _spot_plan("level3", "level3", depth="depth"),
-        Level3View,
+        VerifiedBooksView,
     ),
     _Spec(
         "executions",
