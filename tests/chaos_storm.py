@@ -241,12 +241,12 @@ class _Consumer:
 
 
 class _Storm:
-    def __init__(self, fake: FakeKraken, k: KrakenClient, seed: int, seconds: float) -> None:
+    def __init__(self, fake: FakeKraken, k: KrakenClient, summary: StormSummary) -> None:
         self.fake = fake
         self.k = k
-        self.rng = random.Random(seed)
-        self.seconds = seconds
-        self.summary = StormSummary(seed=seed, seconds=seconds)
+        self.rng = random.Random(summary.seed)
+        self.seconds = summary.seconds
+        self.summary = summary
         self.stop = trio.Event()
         self.consumers: list[_Consumer] = []
         self.spot_books: OrderBooks | None = None
@@ -688,20 +688,27 @@ async def run_storm(
     started_tracing = not tracemalloc.is_tracing()
     if started_tracing:
         tracemalloc.start(1)
+    summary = StormSummary(seed=seed, seconds=seconds)
     try:
-        return await _run(seed, seconds, memory_tolerance, object_tolerance, settle_timeout)
+        await _run(summary, memory_tolerance, object_tolerance, settle_timeout)
+    except Exception as exc:  # the client (or the fake) crashed: that is the verdict
+        crash = exc
+        while isinstance(crash, BaseExceptionGroup) and len(crash.exceptions) == 1:
+            crash = crash.exceptions[0]  # type: ignore[assignment]
+        summary.violations.append(f"the storm crashed: {type(crash).__name__}: {crash}"[:500])
     finally:
         if started_tracing:
             tracemalloc.stop()
+    return summary
 
 
 async def _run(
-    seed: int,
-    seconds: float,
+    summary: StormSummary,
     memory_tolerance: int,
     object_tolerance: int,
     settle_timeout: float,
-) -> StormSummary:
+) -> None:
+    seed, seconds = summary.seed, summary.seconds
     async with open_fake_kraken(seed=seed, update_interval=None) as fake:
         async with open_kraken(
             fake.api_key,
@@ -710,8 +717,7 @@ async def _run(
             rest_url=fake.rest_url,
             **CLIENT_OPTIONS,
         ) as k:
-            storm = _Storm(fake, k, seed, seconds)
-            summary = storm.summary
+            storm = _Storm(fake, k, summary)
             async with trio.open_nursery() as consumers:
                 events = k.events(buffer_size=100_000)
                 storm.listeners.append(events)
@@ -795,7 +801,6 @@ async def _run(
         summary.leftover_tasks = client_tasks()
         if summary.leftover_tasks:
             storm.violation(f"tasks left after the client closed: {summary.leftover_tasks}")
-    return summary
 
 
 def summary_lines(summary: StormSummary) -> list[str]:
