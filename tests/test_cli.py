@@ -68,6 +68,8 @@ def test_every_command_is_registered() -> None:
         (["ohlc", "BTC/USD", "--interval", "2"], "invalid choice: 2"),
         (["futures", "tickers", "PI_XBTUSD"], "invalid choice"),
         (["demo", "--duration", "soon"], "expected a number of seconds"),
+        (["ticker", "BTC/USD", "--endpoint", "notaurl"], "expected a URL starting with ws://"),
+        (["balances", "--rest-url", "ws://x"], "expected a URL starting with http://"),
     ],
 )
 def test_bad_arguments_exit_2(
@@ -121,6 +123,18 @@ def test_unreachable_endpoint_exits_4(capsys: pytest.CaptureFixture[str]) -> Non
     assert "kraken-trio ticker: network error:" in err
     assert "127.0.0.1:9" in err
     assert "Traceback" not in err
+
+
+def test_unreachable_token_endpoint_exits_4(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KRAKEN_API_KEY", "key")
+    monkeypatch.setenv("KRAKEN_API_SECRET", "c2VjcmV0")
+    argv = ["balances", "--rest-url", "http://127.0.0.1:9", "--max-reconnects", "1"]
+    code, out, err = run_cli([*argv, "--duration", "30"], capsys)
+    assert (code, out) == (4, [])
+    assert "token request failed" in err
+    assert "c2VjcmV0" not in err
 
 
 def test_refused_symbol_exits_5_with_krakens_text(capsys: pytest.CaptureFixture[str]) -> None:

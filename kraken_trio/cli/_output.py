@@ -299,3 +299,17 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
+
+
+def url_type(*schemes: str) -> Callable[[str], str]:
+    """argparse type: a URL with one of ``schemes`` and a host."""
+
+    def check(text: str) -> str:
+        rest = next((text[len(s) :] for s in schemes if text.lower().startswith(s)), None)
+        if not rest or rest.startswith(("/", ":")):
+            raise argparse.ArgumentTypeError(
+                f"expected a URL starting with {' or '.join(schemes)}, got {text!r}"
+            )
+        return text
+
+    return check

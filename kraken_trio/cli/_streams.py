@@ -46,6 +46,7 @@ from ._output import (
     positive_int,
     run_trio,
     to_record,
+    url_type,
 )
 
 __all__ = ["COMMANDS", "StreamPlan", "stream"]
@@ -489,8 +490,18 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="JSON lines even on a terminal (the default when stdout is not a terminal)",
     )
     parser.add_argument("--seed", type=int, default=0, help="market seed for --fake (default 0)")
-    parser.add_argument("--endpoint", metavar="URL", help="override the WebSocket URL")
-    parser.add_argument("--rest-url", metavar="URL", help="override the REST base URL (tokens)")
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        type=url_type("ws://", "wss://"),
+        help="override the WebSocket URL (ws:// or wss://)",
+    )
+    parser.add_argument(
+        "--rest-url",
+        metavar="URL",
+        type=url_type("http://", "https://"),
+        help="override the REST base URL used for tokens (http:// or https://)",
+    )
     parser.add_argument(
         "--max-reconnects",
         type=int,
