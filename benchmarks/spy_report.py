@@ -35,7 +35,7 @@ def short(frame: str) -> str:
     return f"{'/'.join(parts)}:{m.group('func')}"
 
 
-def load(path: Path) -> tuple[Counter[str], Counter[str], int]:
+def load(path: Path, within: str = "") -> tuple[Counter[str], Counter[str], int]:
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -45,7 +45,7 @@ def load(path: Path) -> tuple[Counter[str], Counter[str], int]:
             continue
         count = int(count_text)
         frames = [short(f) for f in stack.split(";") if f.strip()]
-        if not frames:
+        if not frames or (within and not any(within in f for f in frames)):
             continue
         total += count
         self_time[frames[-1]] += count
@@ -59,8 +59,14 @@ def main() -> None:
     parser.add_argument("profile", type=Path)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--filter", default="", help="only functions containing this text")
+    parser.add_argument(
+        "--within",
+        default="trio/_core/_run.py:run",
+        help="only samples whose stack holds this frame (default: inside trio.run, which "
+        "leaves out imports); '' for all",
+    )
     args = parser.parse_args()
-    self_time, inclusive, total = load(args.profile)
+    self_time, inclusive, total = load(args.profile, args.within)
     print(f"{total} samples")
     print("\nself time (% of samples):")
     for name, n in self_time.most_common():

@@ -7,7 +7,8 @@ was when written; if the library changed, a patch refuses to apply (``RuntimeErr
 rather than measuring something else.
 
 * ``anext``: ``Subscription.__anext__`` takes a buffered message with ``receive_nowait()``
-  and yields to the scheduler only every 64 messages (or when the buffer is empty), instead
+  and yields to the scheduler only every 1024 messages (or when the buffer is empty: about
+  one read batch, so the consumer keeps pace with the reader task), instead
   of a full trio checkpoint (a scheduler pass with an epoll call) per message. Cancellation
   is still noticed on every call (``checkpoint_if_cancelled``).
 * ``frames``: ``WebSocket.receive_batch`` parses complete, unmasked, unfragmented text
@@ -19,12 +20,13 @@ rather than measuring something else.
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any
 
 import trio
 
-_YIELD_EVERY = 64
+_YIELD_EVERY = int(os.environ.get("WHATIF_YIELD_EVERY", "1024"))
 
 
 def patch_anext() -> None:
