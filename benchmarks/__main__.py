@@ -468,6 +468,29 @@ def versions() -> str:
     return ", ".join(parts)
 
 
+def code_version() -> str:
+    """Which kraken_trio was measured: BENCH_COMMIT, else the git commit of this tree."""
+    commit = os.environ.get("BENCH_COMMIT")
+    if commit:
+        return commit
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "kraken_trio"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown commit"
+    return out + (" + uncommitted changes in kraken_trio/" if dirty else "")
+
+
 def machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -496,7 +519,7 @@ def results_block(rows: list[Row], cfg: Settings, seconds: float) -> str:
             "",
             f"Machine: {machine()}.",
             "",
-            f"Versions: {versions()}.",
+            f"Versions: {versions()}; kraken_trio code at {code_version()}.",
             "",
             table(rows),
             "",
