@@ -135,6 +135,7 @@ class StormSummary:
         gaps: Gap markers delivered to subscribers (reconnects and resyncs made visible).
         bad_messages: Frames dropped as undecodable.
         unrouted: Frames nobody waited for (unknown channels, stale acks).
+        silent_losses: Trade ids or private sequence numbers skipped with no gap marker.
         orders_confirmed: Orders the client was told were placed and not cancelled since.
         leftover_tasks: kraken_trio tasks alive after the client closed.
         memory_growth: Bytes allocated by kraken_trio and still held, final minus baseline.
@@ -156,6 +157,7 @@ class StormSummary:
     gaps: int = 0
     bad_messages: int = 0
     unrouted: int = 0
+    silent_losses: int = 0
     orders_confirmed: int = 0
     leftover_tasks: list[str] = field(default_factory=list)
     memory_growth: int = 0
@@ -173,8 +175,8 @@ class StormSummary:
             f"  reconnects {self.reconnects}, book resyncs {self.resyncs}, gap markers {self.gaps}",
             f"  requests completed {self.requests_ok}, failed with a KrakenError "
             f"{sum(self.requests_failed.values())} ({failed}), hung {self.hung}",
-            f"  messages received {self.messages}, lost {self.lost}, "
-            f"bad {self.bad_messages}, unrouted {self.unrouted}",
+            f"  messages received {self.messages}, lost {self.lost} (silently "
+            f"{self.silent_losses}), bad {self.bad_messages}, unrouted {self.unrouted}",
             f"  orders confirmed and found on the exchange {self.orders_confirmed}",
             f"  leftover tasks {len(self.leftover_tasks)}, memory growth "
             f"{self.memory_growth} B, kraken_trio objects {self.object_growth:+d}",
@@ -258,6 +260,8 @@ class _Storm:
         self.cancelled: set[str] = set()  # told cancelled
         self.uncertain: set[str] = set()  # cl_ord_ids whose outcome the client cannot know
         self.event_counts: Counter[str] = Counter()
+        self.sequences: dict[str, int] = {}
+        self.trade_ids: dict[str, int] = {}
         self.listeners: list[EventStream] = []
 
     # ------------------------------------------------------------------ bookkeeping
@@ -301,7 +305,7 @@ class _Storm:
                     consumer.messages += 1
                     if isinstance(msg, Gap):
                         consumer.gaps += 1
-                    elif on_msg is not None:
+                    if on_msg is not None:
                         on_msg(msg)
         except KrakenError as exc:
             consumer.error = exc
@@ -326,7 +330,38 @@ class _Storm:
             consumer.error = exc
             self.violation(f"book {name} ended with {type(exc).__name__}: {exc}")
 
+    def in_sequence(self, channel: str, msg: Any) -> None:
+        """Private messages carry a per-connection ``sequence``: a jump without a gap marker
+        before it is a message lost silently."""
+        if isinstance(msg, Gap):
+            self.sequences.pop(channel, None)
+            return
+        seq = getattr(msg, "sequence", None)
+        last = self.sequences.get(channel)
+        if seq is not None and last is not None and seq != last + 1:
+            self.summary.silent_losses += 1
+            self.violation(f"{channel}: sequence {last} then {seq} with no gap marker between")
+        if seq is not None:
+            self.sequences[channel] = seq
+
+    def on_trade(self, msg: Any) -> None:
+        """Trade ids of a symbol are consecutive: a jump without a gap marker is a loss."""
+        if isinstance(msg, Gap):
+            self.trade_ids.clear()
+            return
+        if not isinstance(msg, s.TradeMessage):
+            return
+        for trade in msg.data:
+            last = self.trade_ids.get(trade.symbol)
+            if msg.type == "update" and last is not None and trade.trade_id != last + 1:
+                self.summary.silent_losses += 1
+                self.violation(
+                    f"trade {trade.symbol}: id {last} then {trade.trade_id} with no gap marker"
+                )
+            self.trade_ids[trade.symbol] = trade.trade_id
+
     def on_execution(self, msg: Any) -> None:
+        self.in_sequence("executions", msg)
         if not isinstance(msg, s.ExecutionsMessage):
             return
         if msg.type == "snapshot":
@@ -342,6 +377,7 @@ class _Storm:
                 self.exec_open.add(e.order_id)
 
     def on_balance(self, msg: Any) -> None:
+        self.in_sequence("balances", msg)
         if isinstance(msg, s.BalancesSnapshot):
             self.balances = {a.asset: a.balance for a in msg.data}
         elif isinstance(msg, s.BalancesUpdate):
@@ -355,10 +391,9 @@ class _Storm:
     # ------------------------------------------------------------------ load
 
     async def market(self) -> None:
+        rng = random.Random(self.summary.seed + 3)
         while True:
-            await self.fake.step()
-            if self.rng.random() < 0.5:
-                await self.fake.futures.step()
+            await self.fake.step(futures=rng.random() < 0.5)
             await trio.sleep(0.02)
 
     def order_price(self) -> Decimal:
@@ -502,7 +537,6 @@ class _Storm:
         public = self.fake.spot_faults(PUBLIC)
         for _ in range(100):
             await self.fake.step()
-            await self.fake.futures.step()
             if not any(public.corrupt_pending(sym) for sym in SPOT_BOOKS):
                 break
         for _ in range(3):  # each step moves every futures product at least once
@@ -527,8 +561,7 @@ class _Storm:
             ]
             return bool(frames) and frames[-1].get("method") == "unsubscribe"
 
-        while not unsubscribed():
-            await server.wait_received(len(server.received) + 1)
+        await server.wait_until(unsubscribed)
         await trio.testing.wait_all_tasks_blocked()
 
     async def round_trip_private(self) -> None:
