@@ -883,3 +883,106 @@ async def test_cancel_order_replies_split_across_a_drop_fail_the_call() -> None:
                 await faults.drop()
         assert k.statistics()[PRIVATE].pending_requests == 0
         assert len(frames(fake, PRIVATE, "cancel_order")) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: cancel_order(order_userref=N) expects one reply per userref, but Kraken "
+    "answers once per order cancelled; with two orders under one userref the call returns "
+    "after the first reply and the second is dropped as unrouted",
+)
+async def test_cancel_order_by_a_shared_userref_waits_for_every_order() -> None:
+    async with connected() as (fake, k):
+        price = resting_price(fake)
+        ids = []
+        with trio.fail_after(5):
+            for i in range(2):
+                result = await k.add_order(
+                    order_type="limit",
+                    side="buy",
+                    symbol=BTC,
+                    order_qty=QTY,
+                    limit_price=price - i,
+                    order_userref=5,
+                )
+                ids.append(result.order_id)
+            results = await k.cancel_order(order_userref=5)
+            await k.cancel_all()  # a round trip: every earlier reply has been read
+        assert sorted(r.order_id or "" for r in results) == sorted(i or "" for i in ids)
+        assert k.statistics()[PRIVATE].unrouted == 0
+
+
+async def test_spot_private_unsubscribe_carries_the_token() -> None:
+    async with connected() as (fake, k):
+        with trio.fail_after(5):
+            async with k.subscribe("balances") as bal:
+                await bal.__anext__()
+            assert await k.cancel_all() == 0  # the unsubscribe went first on this link
+        (sub,) = frames(fake, PRIVATE, "subscribe")
+        (unsub,) = frames(fake, PRIVATE, "unsubscribe")
+        assert unsub["params"]["channel"] == "balances"
+        assert unsub["params"]["token"] == sub["params"]["token"]
+        assert fake.server(PRIVATE).subscribers("balances") == 0
+
+
+async def test_futures_private_unsubscribe_carries_the_signed_challenge() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        received = fake.futures.received
+
+        def requests(event: str) -> list[dict[str, Any]]:
+            return [
+                r.message
+                for r in received
+                if isinstance(r.message, dict) and r.message.get("event") == event
+            ]
+
+        with trio.fail_after(5):
+            async with k.subscribe("fills") as sub:
+                await sub.__anext__()
+            await fake.futures.wait_until(lambda: bool(requests("unsubscribe")))
+        (sub_frame,) = requests("subscribe")
+        (unsub_frame,) = requests("unsubscribe")
+        assert unsub_frame["feed"] == "fills"
+        assert unsub_frame["api_key"] == fake.api_key
+        assert unsub_frame["original_challenge"] == sub_frame["original_challenge"]
+        assert unsub_frame["signed_challenge"] == sign_futures_challenge(
+            fake.api_secret, unsub_frame["original_challenge"]
+        )
+
+
+async def test_level3_resubscribes_with_a_fresh_token_after_a_drop() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        l3 = WsKey.SPOT_L3_V2
+        async with k.events() as events, k.subscribe("level3", symbol=[BTC]) as sub:
+            with trio.fail_after(5):
+                assert isinstance(await sub.__anext__(), s.L3Message)
+                await fake.faults(l3).drop()
+                await wait_event(events, "reconnected")
+                snap = await next_matching(
+                    sub, lambda m: isinstance(m, s.L3Message) and m.type == "snapshot"
+                )
+        assert snap.data[0].symbol == BTC
+        tokens = [m["params"]["token"] for m in frames(fake, l3, "subscribe")]
+        assert len(tokens) == 2
+        assert tokens[0] != tokens[1]
+
+
+def test_broker_req_ids_wrap_within_int32_and_skip_pending_ones() -> None:
+    from kraken_trio._broker import Broker
+
+    broker = Broker(first_req_id=2**31 - 2)
+    held = broker.allocate("add_order")
+    assert held.req_id == 2**31 - 2
+    top = broker.allocate("add_order")
+    assert top.req_id == 2**31 - 1
+    low = broker.allocate("add_order")
+    assert low.req_id == 1  # wrapped within int32, never 0 or negative
+    assert broker.resolve(top.req_id, object())
+    # A second broker whose counter wraps onto ids still pending skips them.
+    wrapping = Broker(first_req_id=1)
+    pending = [wrapping.allocate("add_order") for _ in range(3)]
+    wrapping._next = 2**31 - 1  # the counter has gone round once
+    ids = [wrapping.allocate("cancel_all").req_id for _ in range(2)]
+    assert ids == [2**31 - 1, 4]  # 1, 2 and 3 are still pending
+    assert {c.req_id for c in pending} == {1, 2, 3}
+    assert len(wrapping) == 5
