@@ -17,6 +17,8 @@ from kraken_trio import (
     AuthenticationError,
     ConnectionLostError,
     EventStream,
+    Gap,
+    InvalidRequestError,
     KrakenAPIError,
     KrakenClient,
     KrakenError,
@@ -986,3 +988,75 @@ def test_broker_req_ids_wrap_within_int32_and_skip_pending_ones() -> None:
     assert ids == [2**31 - 1, 4]  # 1, 2 and 3 are still pending
     assert {c.req_id for c in pending} == {1, 2, 3}
     assert len(wrapping) == 5
+
+
+async def test_dead_mans_switch_disarms_when_the_block_is_cancelled() -> None:
+    async with connected() as (fake, k):
+        with trio.fail_after(5):
+            with trio.move_on_after(0.3) as scope:
+                async with k.dead_mans_switch(timeout=10, refresh_every=0.1) as switch:
+                    await trio.sleep_forever()  # the block is cancelled from outside
+            assert scope.cancelled_caught
+        assert not is_armed(switch)
+        sent = [m["params"]["timeout"] for m in frames(fake, PRIVATE, "cancel_all_orders_after")]
+        assert sent[0] == 10
+        assert sent[-1] == 0
+        assert engine(fake).next_deadman_expiry() is None
+        assert k.statistics()[PRIVATE].pending_requests == 0
+
+
+async def test_futures_connect_prewarms_the_challenge() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        with trio.fail_after(5):
+            await k.connect(FUTURES)
+            async with k.subscribe("open_orders") as sub:
+                assert isinstance(await sub.__anext__(), f.FuturesOpenOrdersSnapshot)
+        events = [
+            r.message.get("event") for r in fake.futures.received if isinstance(r.message, dict)
+        ]
+        assert events[:2] == ["challenge", "subscribe"]
+        assert events.count("challenge") == 1
+
+
+async def test_executions_subscriber_sees_a_gap_marker_then_a_fresh_snapshot() -> None:
+    async with connected() as (fake, k):
+        async with k.events() as events, k.subscribe("executions") as ex:
+            with trio.fail_after(5):
+                assert (await ex.__anext__()).type == "snapshot"
+                await fake.spot_faults(PRIVATE).drop()
+                await wait_event(events, "reconnected")
+                gap = await ex.__anext__()
+                snap = await ex.__anext__()
+        assert isinstance(gap, Gap)
+        assert gap.reason == "reconnect"
+        assert isinstance(snap, s.ExecutionsMessage)
+        assert snap.type == "snapshot"
+
+
+async def test_trading_on_the_beta_private_endpoint() -> None:
+    beta = WsKey.SPOT_BETA_PRIVATE_V2
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        with trio.fail_after(5):
+            result = await k.add_order(
+                order_type="limit",
+                side="buy",
+                symbol=BTC,
+                order_qty=QTY,
+                limit_price=resting_price(fake),
+                ws_key=beta,
+            )
+            assert await k.cancel_all(ws_key=beta) == 1
+        assert result.order_id
+        assert len(frames(fake, beta, "add_order")) == 1
+        assert frames(fake, PRIVATE) == []
+
+
+async def test_trading_without_credentials_is_refused_locally() -> None:
+    async with open_fake_kraken(update_interval=None) as fake:
+        async with open_kraken(endpoints=fake.endpoints, rest_url=fake.rest_url) as k:
+            with trio.fail_after(5), pytest.raises(InvalidRequestError, match="api_key"):
+                await k.add_order(order_type="market", side="buy", symbol=BTC, order_qty=QTY)
+            with pytest.raises(InvalidRequestError, match="api_key"):
+                k.subscribe("executions")
+        assert frames(fake, PRIVATE) == []
+        assert fake.rest.received == []
