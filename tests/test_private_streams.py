@@ -4,6 +4,7 @@ against the fake exchange over real loopback sockets (issue 5)."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -22,6 +23,7 @@ from kraken_trio import (
     KrakenAPIError,
     KrakenClient,
     KrakenError,
+    ProtocolError,
     RequestTimeoutError,
     WsKey,
     open_kraken,
@@ -1060,3 +1062,45 @@ async def test_trading_without_credentials_is_refused_locally() -> None:
                 k.subscribe("executions")
         assert frames(fake, PRIVATE) == []
         assert fake.rest.received == []
+
+
+async def test_an_unreadable_reply_fails_its_request_instead_of_hanging() -> None:
+    async with connected() as (fake, k):
+        faults = fake.spot_faults(PRIVATE)
+        faults.delay = 1.0  # the real reply comes too late; a broken one is injected first
+        caught: list[BaseException] = []
+
+        async def place() -> None:
+            with pytest.raises(ProtocolError) as info:
+                await k.add_order(order_type="market", side="buy", symbol=BTC, order_qty=QTY)
+            caught.append(info.value)
+
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(place)
+                await wait_frames(fake, PRIVATE, "add_order", 1)
+                (frame,) = frames(fake, PRIVATE, "add_order")
+                broken = {
+                    "method": "add_order",
+                    "req_id": frame["req_id"],
+                    "result": {"order_id": 5},  # a number where Kraken sends a string
+                    "success": True,
+                }
+                await faults.send_raw(json.dumps(broken))
+            faults.delay = 0
+        (exc,) = caught
+        assert "order_id" in str(exc)
+        assert k.statistics()[PRIVATE].pending_requests == 0
+        assert k.statistics()[PRIVATE].bad_messages == 1
+
+
+async def test_an_unreachable_token_endpoint_ends_requests_with_a_timeout() -> None:
+    async with open_fake_kraken(update_interval=None) as fake:
+        fake.rest.faults.delay = 2.0
+        async with client_for(fake, rest_timeout=0.1, auth_timeout=0.1, request_timeout=0.5) as k:
+            start = trio.current_time()
+            with trio.fail_after(5), pytest.raises(RequestTimeoutError) as info:
+                await k.cancel_all()
+            assert trio.current_time() - start < 1.5
+            assert info.value.sent is False
+        assert frames(fake, PRIVATE) == []
