@@ -646,15 +646,54 @@ LOCAL_CASES: list[tuple[str, Callable[[KrakenClient], Any], str]] = [
         lambda k: k.edit_order(order_id="OAAAAA-BBBBB-CCCCCC", symbol=BTC),
         "order_qty",
     ),
+    (
+        "amend-post-only-text",
+        lambda k: k.amend_order(order_id="OA", order_qty=QTY, post_only="false"),
+        "post_only",
+    ),
+    (
+        "edit-reduce-only-text",
+        lambda k: k.edit_order(order_id="OA", symbol=BTC, order_qty=QTY, reduce_only="false"),
+        "reduce_only",
+    ),
+    (
+        "edit-userref-out-of-range",
+        lambda k: k.edit_order(order_id="OA", symbol=BTC, order_qty=QTY, order_userref=2**40),
+        "order_userref",
+    ),
+    ("add-validate-text", lambda k: k.add_order(**_limit(validate="false")), "validate"),
+    (
+        "batch-validate-text",
+        lambda k: k.batch_add(symbol=BTC, orders=_batch(2), validate=cast(Any, "no")),
+        "validate",
+    ),
     ("cancel-after-negative", lambda k: k.cancel_all_orders_after(-1), "timeout"),
     ("cancel-after-too-long", lambda k: k.cancel_all_orders_after(86400), "timeout"),
     ("cancel-after-float", lambda k: k.cancel_all_orders_after(cast(Any, 1.5)), "timeout"),
 ]
 
 
+_COERCED = pytest.mark.xfail(
+    strict=True,
+    reason="bug: amend_order/edit_order flags and validate are coerced with bool(), so "
+    "post_only='false' is sent as post_only: true; edit_order's order_userref is not "
+    "range-checked (add_order's is)",
+)
+_BUGS = {
+    "amend-post-only-text",
+    "edit-reduce-only-text",
+    "edit-userref-out-of-range",
+    "add-validate-text",
+    "batch-validate-text",
+}
+
+
 @pytest.mark.parametrize(
     ("call", "field"),
-    [pytest.param(call, field, id=name) for name, call, field in LOCAL_CASES],
+    [
+        pytest.param(call, field, id=name, marks=[_COERCED] if name in _BUGS else [])
+        for name, call, field in LOCAL_CASES
+    ],
 )
 async def test_local_checks_name_the_field_and_send_nothing(
     call: Callable[[KrakenClient], Any], field: str
