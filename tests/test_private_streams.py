@@ -1104,3 +1104,23 @@ async def test_an_unreachable_token_endpoint_ends_requests_with_a_timeout() -> N
             assert trio.current_time() - start < 1.5
             assert info.value.sent is False
         assert frames(fake, PRIVATE) == []
+
+
+async def test_dead_mans_switch_that_cannot_arm_raises_at_once_and_starts_nothing() -> None:
+    async with connected() as (fake, k):
+        fake.spot_faults(PRIVATE).rate_limit_next(1)
+        with trio.fail_after(5), pytest.raises(KrakenAPIError) as info:
+            async with k.dead_mans_switch(timeout=10, refresh_every=0.05):
+                pytest.fail("the block ran without an armed switch")
+        assert info.value.error == "EOrder:Rate limit exceeded"
+        assert info.value.method == "cancel_all_orders_after"
+        # A refresher would have sent several frames during a 0.2 s round trip; the next
+        # round trip is read after them (one connection's frames are handled in order).
+        faults = fake.spot_faults(PRIVATE)
+        with trio.fail_after(5):
+            faults.delay = 0.2
+            assert await k.cancel_all() == 0
+            faults.delay = 0
+            assert await k.cancel_all() == 0
+        assert len(frames(fake, PRIVATE, "cancel_all_orders_after")) == 1
+        assert engine(fake).next_deadman_expiry() is None
