@@ -24,6 +24,7 @@ of that holds; ``str(summary)`` is the printable report.
 from __future__ import annotations
 
 import gc
+import logging
 import random
 import tracemalloc
 from collections import Counter
@@ -136,6 +137,8 @@ class StormSummary:
         bad_messages: Frames dropped as undecodable.
         unrouted: Frames nobody waited for (unknown channels, stale acks).
         silent_losses: Trade ids or private sequence numbers skipped with no gap marker.
+        secrets_shown: Log lines (DEBUG included) and exception texts that contained the API
+            secret or a WebSocket token.
         orders_confirmed: Orders the client was told were placed and not cancelled since.
         leftover_tasks: kraken_trio tasks alive after the client closed.
         memory_growth: Bytes allocated by kraken_trio and still held, final minus baseline.
@@ -158,6 +161,7 @@ class StormSummary:
     bad_messages: int = 0
     unrouted: int = 0
     silent_losses: int = 0
+    secrets_shown: int = 0
     orders_confirmed: int = 0
     leftover_tasks: list[str] = field(default_factory=list)
     memory_growth: int = 0
@@ -178,7 +182,8 @@ class StormSummary:
             f"  messages received {self.messages}, lost {self.lost} (silently "
             f"{self.silent_losses}), bad {self.bad_messages}, unrouted {self.unrouted}",
             f"  orders confirmed and found on the exchange {self.orders_confirmed}",
-            f"  leftover tasks {len(self.leftover_tasks)}, memory growth "
+            f"  secrets in logs or exception texts {self.secrets_shown}, "
+            f"leftover tasks {len(self.leftover_tasks)}, memory growth "
             f"{self.memory_growth} B, kraken_trio objects {self.object_growth:+d}",
             f"  violations {len(self.violations)}",
         ]
@@ -261,6 +266,7 @@ class _Storm:
         self.uncertain: set[str] = set()  # cl_ord_ids whose outcome the client cannot know
         self.event_counts: Counter[str] = Counter()
         self.sequences: dict[str, int] = {}
+        self.texts: list[str] = []  # exception texts and reprs seen, for the secrets check
         self.trade_ids: dict[str, int] = {}
         self.listeners: list[EventStream] = []
 
@@ -275,12 +281,15 @@ class _Storm:
             try:
                 result = await fn()
             except KrakenAPIError as exc:
+                self.texts.append(f"{exc} {exc!r}")
                 self.summary.requests_failed[f"{type(exc).__name__} {exc.error[:40]}"] += 1
                 return False, exc
             except KrakenError as exc:
+                self.texts.append(f"{exc} {exc!r}")
                 self.summary.requests_failed[type(exc).__name__] += 1
                 return False, exc
             except Exception as exc:  # anything else is a bug: record it, keep storming
+                self.texts.append(f"{exc} {exc!r}")
                 self.summary.requests_failed[type(exc).__name__] += 1
                 self.violation(f"{what} raised {type(exc).__name__} (not a KrakenError): {exc}")
                 return False, exc
@@ -387,6 +396,7 @@ class _Storm:
     async def listen(self, events: EventStream) -> None:
         async for event in events:
             self.event_counts[event.kind] += 1
+            self.texts.append(f"{event!r} {event.error}")
 
     # ------------------------------------------------------------------ load
 
@@ -676,6 +686,26 @@ class _Storm:
         for c in self.consumers:
             if c.messages == 0:
                 self.violation(f"consumer {c.name} received nothing")
+            if c.error is not None:
+                self.texts.append(f"{c.error} {c.error!r}")
+            if c.subscription is not None:
+                self.texts.append(repr(c.subscription))
+        self.texts.append(repr(self.k))
+
+    def check_secrets(self, log_lines: list[str]) -> None:
+        """Neither the API secret nor any WebSocket token the client used may be shown."""
+        needles = {self.fake.api_secret}
+        for r in self.fake.received(PRIVATE):
+            params = r.message.get("params") if isinstance(r.message, dict) else None
+            token = params.get("token") if isinstance(params, dict) else None
+            if isinstance(token, str) and token:
+                needles.add(token)
+        shown = [text for text in (*log_lines, *self.texts) if any(n in text for n in needles)]
+        self.summary.secrets_shown = len(shown)
+        if shown:
+            self.violation(
+                f"a secret or token shown {len(shown)} time(s), first: {shown[0][:80]}..."
+            )
 
     def collect(self) -> None:
         stats = self.k.statistics()
@@ -722,21 +752,41 @@ async def run_storm(
     if started_tracing:
         tracemalloc.start(1)
     summary = StormSummary(seed=seed, seconds=seconds)
+    logger = logging.getLogger("kraken_trio")
+    capture = _LineCollector()
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(capture)
     try:
-        await _run(summary, memory_tolerance, object_tolerance, settle_timeout)
+        await _run(summary, capture.lines, memory_tolerance, object_tolerance, settle_timeout)
     except Exception as exc:  # the client (or the fake) crashed: that is the verdict
         crash = exc
         while isinstance(crash, BaseExceptionGroup) and len(crash.exceptions) == 1:
             crash = crash.exceptions[0]  # type: ignore[assignment]
         summary.violations.append(f"the storm crashed: {type(crash).__name__}: {crash}"[:500])
     finally:
+        logger.removeHandler(capture)
+        logger.setLevel(level)
         if started_tracing:
             tracemalloc.stop()
     return summary
 
 
+class _LineCollector(logging.Handler):
+    """Keeps every formatted kraken_trio log line (tracebacks included)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
 async def _run(
     summary: StormSummary,
+    log_lines: list[str],
     memory_tolerance: int,
     object_tolerance: int,
     settle_timeout: float,
@@ -816,6 +866,7 @@ async def _run(
                     storm.check_books()
                     storm.check_orders()
                     storm.check_consumers()
+                storm.check_secrets(log_lines)
                 storm.collect()
                 storm.confirmed.clear()
                 summary.memory_growth = _traced_bytes() - base_bytes
