@@ -360,9 +360,14 @@ class _Storm:
             return
         if not isinstance(msg, s.TradeMessage):
             return
+        if msg.type == "snapshot":  # the recent trades, in whatever order: the newest counts
+            for trade in msg.data:
+                last = self.trade_ids.get(trade.symbol, trade.trade_id)
+                self.trade_ids[trade.symbol] = max(last, trade.trade_id)
+            return
         for trade in msg.data:
             last = self.trade_ids.get(trade.symbol)
-            if msg.type == "update" and last is not None and trade.trade_id != last + 1:
+            if last is not None and trade.trade_id != last + 1:
                 self.summary.silent_losses += 1
                 self.violation(
                     f"trade {trade.symbol}: id {last} then {trade.trade_id} with no gap marker"
