@@ -158,7 +158,8 @@ async def test_restart_gives_new_connection_ids_and_forgets_subscriptions(
     server = fake.server(WsKey.SPOT_PUBLIC_V2)
     async with connect(url(fake)) as c:
         await c.send({"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USD"]}})
-        await c.recv()
+        assert (await c.recv())["success"] is True
+        assert (await c.recv())["type"] == "snapshot"
         before = c.status["connection_id"]
         assert server.subscriptions() == {before: [("trade", "BTC/USD")]}
         await fake.faults(WsKey.SPOT_PUBLIC_V2).restart()

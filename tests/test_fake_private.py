@@ -499,3 +499,177 @@ def test_unused_tokens_expire_used_ones_do_not() -> None:
     assert store.lookup("nope", now=1000.0) is None
     assert store.lookup(None, now=1000.0) is None
     assert unused not in repr(store)
+
+
+async def test_resting_orders_show_in_the_public_book_and_level3(fake: FakeKraken) -> None:
+    token = await get_token(fake)
+    book = fake.market.books["BTC/USD"]
+    level = book.bids.top(3)[2]  # an existing bid level, third best
+    price = Decimal(level).scaleb(-1)
+    synthetic_before = book.bids.lots[level]
+    async with (
+        connect(private(fake)) as c,
+        connect(fake.endpoints[WsKey.SPOT_PUBLIC_V2]) as pub,
+        connect(fake.endpoints[WsKey.SPOT_L3_V2]) as l3,
+    ):
+        await pub.send(
+            {"method": "subscribe", "params": {"channel": "book", "symbol": ["BTC/USD"]}}
+        )
+        await pub.recv()
+        snap = (await pub.recv())["data"][0]
+        await l3.send(
+            {
+                "method": "subscribe",
+                "params": {"channel": "level3", "symbol": ["BTC/USD"], "token": token},
+            }
+        )
+        await l3.recv()
+        l3book = L3Book(10)
+        l3book.apply((await l3.recv())["data"][0], snapshot=True)
+        bids = {b["price"]: b["qty"] for b in snap["bids"]}
+        shown_before = Decimal(bids[f"{price:.1f}"])
+        await c.send(
+            {
+                "method": "add_order",
+                "params": {
+                    "order_type": "limit",
+                    "side": "buy",
+                    "limit_price": float(price),
+                    "order_qty": 0.25,
+                    "symbol": "BTC/USD",
+                    "token": token,
+                },
+            }
+        )
+        order_id = (await c.recv_until(lambda m: m.get("method") == "add_order"))["result"][
+            "order_id"
+        ]
+        updates = await pub.drain()
+        levels = [
+            lv for u in updates for lv in u["data"][0]["bids"] if lv["price"] == f"{price:.1f}"
+        ]
+        assert Decimal(levels[-1]["qty"]) == shown_before + Decimal("0.25")
+        for msg in await l3.drain():
+            l3book.apply(msg["data"][0], snapshot=False)
+            assert l3book.checksum() == msg["data"][0]["checksum"]
+        assert l3book.sides["bids"][order_id] == (f"{price:.1f}", "0.25000000")
+        # the engine never trades against its own orders through the market
+        view = dict(fake.market.opposite_levels("BTC/USD", "sell"))
+        assert view[price] == Decimal(synthetic_before).scaleb(-8)
+
+        await c.send({"method": "cancel_order", "params": {"order_id": [order_id], "token": token}})
+        await c.recv_until(lambda m: m.get("method") == "cancel_order")
+        updates = await pub.drain()
+        levels = [
+            lv for u in updates for lv in u["data"][0]["bids"] if lv["price"] == f"{price:.1f}"
+        ]
+        assert Decimal(levels[-1]["qty"]) == shown_before
+        for msg in await l3.drain():
+            l3book.apply(msg["data"][0], snapshot=False)
+            assert l3book.checksum() == msg["data"][0]["checksum"]
+        assert order_id not in l3book.sides["bids"]
+
+
+async def test_engine_orders_can_be_hidden() -> None:
+    async with open_fake_kraken(update_interval=0, show_engine_orders=False) as fake:
+        token = await get_token(fake)
+        bid, _ = fake.market.best_bid_ask("ETH/USD")
+        assert bid is not None
+        async with connect(private(fake)) as c:
+            await c.send(
+                {
+                    "method": "add_order",
+                    "params": {
+                        "order_type": "limit",
+                        "side": "buy",
+                        "limit_price": float(bid - 5),
+                        "order_qty": 1,
+                        "symbol": "ETH/USD",
+                        "token": token,
+                    },
+                }
+            )
+            assert (await c.recv())["success"] is True
+        assert fake.market.books["ETH/USD"].overlay == {}
+
+
+async def test_checksums_hold_while_engine_orders_rest_trade_and_cancel(fake: FakeKraken) -> None:
+    token = await get_token(fake)
+    book = fake.market.books["SOL/USD"]
+    async with (
+        connect(private(fake)) as c,
+        connect(fake.endpoints[WsKey.SPOT_PUBLIC_V2]) as pub,
+        connect(fake.endpoints[WsKey.SPOT_L3_V2]) as l3,
+    ):
+        await pub.send(
+            {"method": "subscribe", "params": {"channel": "book", "symbol": ["SOL/USD"]}}
+        )
+        await pub.recv()
+        snap = (await pub.recv())["data"][0]
+        bids = {b["price"]: b["qty"] for b in snap["bids"]}
+        asks = {a["price"]: a["qty"] for a in snap["asks"]}
+        await l3.send(
+            {
+                "method": "subscribe",
+                "params": {"channel": "level3", "symbol": ["SOL/USD"], "token": token},
+            }
+        )
+        await l3.recv()
+        l3book = L3Book(10)
+        l3book.apply((await l3.recv())["data"][0], snapshot=True)
+        for rank in range(5):
+            for side, levels in (("buy", book.bids), ("sell", book.asks)):
+                ticks = levels.top(8)[rank]
+                await c.send(
+                    {
+                        "method": "add_order",
+                        "params": {
+                            "order_type": "limit",
+                            "side": side,
+                            "limit_price": float(Decimal(ticks).scaleb(-2)),
+                            "order_qty": 0.5 + rank,
+                            "symbol": "SOL/USD",
+                            "token": token,
+                        },
+                    }
+                )
+        replies = [m for m in await c.drain() if m.get("method") == "add_order"]
+        assert len(replies) == 10
+        assert all(r["success"] for r in replies)
+        assert sum(len(o) for o in book.overlay.values()) == 10
+        checked = 0
+        for step in range(60):
+            await fake.step()
+            if step == 30:
+                await c.send({"method": "cancel_all", "params": {"token": token}})
+            for msg in await pub.drain():
+                upd = msg["data"][0]
+                for levels_in, side_book, desc in (
+                    (upd["bids"], bids, True),
+                    (upd["asks"], asks, False),
+                ):
+                    for lv in levels_in:
+                        if Decimal(lv["qty"]) == 0:
+                            side_book.pop(lv["price"], None)
+                        else:
+                            side_book[lv["price"]] = lv["qty"]
+                    for p in sorted(side_book, key=Decimal, reverse=desc)[10:]:
+                        del side_book[p]
+
+                def digits(t: str) -> str:
+                    return t.replace(".", "").lstrip("0")
+
+                text = "".join(digits(p) + digits(asks[p]) for p in sorted(asks, key=Decimal))
+                text += "".join(
+                    digits(p) + digits(bids[p]) for p in sorted(bids, key=Decimal, reverse=True)
+                )
+                assert zlib.crc32(text.encode()) == upd["checksum"]
+                checked += 1
+            for msg in await l3.drain():
+                l3book.apply(msg["data"][0], snapshot=False)
+                assert l3book.checksum() == msg["data"][0]["checksum"]
+        assert checked > 30
+        assert book.overlay == {}
+        assert [book.price_text(t) for t in book.bids.top(10)] == sorted(
+            bids, key=Decimal, reverse=True
+        )

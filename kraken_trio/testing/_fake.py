@@ -218,6 +218,7 @@ async def open_fake_kraken(
     api_secret: str | None = None,
     balances: Mapping[str, Decimal] | None = None,
     heartbeat_interval: float = 1.0,
+    show_engine_orders: bool = True,
     host: str = "127.0.0.1",
     base_port: int = 0,
 ) -> AsyncIterator[FakeKraken]:
@@ -236,6 +237,9 @@ async def open_fake_kraken(
         api_secret: Its base64 secret (default: 64 bytes derived from ``seed``).
         balances: Starting balances of new accounts (default: the engine's).
         heartbeat_interval: Idle seconds before a subscribed connection gets a heartbeat.
+        show_engine_orders: Show resting orders placed through the private endpoints in the
+            public book and level3 (they never trade against the synthetic market's takers;
+            the engine fills them when the market trades through their price).
         host: Interface to bind.
         base_port: 0 for ephemeral ports; otherwise the servers take ``base_port`` (public),
             +1 (private), +2 (level3), +3 (beta public), +4 (beta private), +5 (REST);
@@ -256,7 +260,7 @@ async def open_fake_kraken(
         engine.open_account(key, balances)
     tokens = TokenStore()
     credentials = {key: secret}
-    exchange = Exchange(market, engine, tokens)
+    exchange = Exchange(market, engine, tokens, show_engine_orders=show_engine_orders)
     spot: dict[WsKey, SpotServer] = {
         WsKey.SPOT_PUBLIC_V2: PublicServer(
             "spot public", exchange, heartbeat_interval=heartbeat_interval

@@ -22,7 +22,7 @@ import bisect
 import random
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, overload
@@ -67,6 +67,7 @@ class L3Order:
     order_id: str
     lots: int
     t_ns: int
+    engine: bool = False  # a resting order of the matching engine (shown, never taken here)
 
 
 @dataclass(slots=True, frozen=True)
@@ -217,11 +218,17 @@ MarketEvent = BookEvent | TradeEvent | TickerEvent | OhlcEvent
 class _LevelsView(Sequence[tuple[Decimal, Decimal]]):
     """A lazy, read-only view of one side as (price, qty) Decimals, best first."""
 
-    def __init__(self, side: BookSide, pp: int, qp: int) -> None:
+    def __init__(
+        self, side: BookSide, pp: int, qp: int, hidden: Mapping[int, int] | None = None
+    ) -> None:
         self._side = side
         self._pp = pp
         self._qp = qp
-        self._ticks = side.top(len(side))
+        self._hidden = dict(hidden or {})
+        ticks = side.top(len(side))
+        if self._hidden:
+            ticks = [t for t in ticks if side.lots.get(t, 0) > self._hidden.get(t, 0)]
+        self._ticks = ticks
 
     def __len__(self) -> int:
         return len(self._ticks)
@@ -238,10 +245,8 @@ class _LevelsView(Sequence[tuple[Decimal, Decimal]]):
         return self._item(self._ticks[index])
 
     def _item(self, ticks: int) -> tuple[Decimal, Decimal]:
-        return (
-            Decimal(ticks).scaleb(-self._pp),
-            Decimal(self._side.lots.get(ticks, 0)).scaleb(-self._qp),
-        )
+        lots = self._side.lots.get(ticks, 0) - self._hidden.get(ticks, 0)
+        return (Decimal(ticks).scaleb(-self._pp), Decimal(lots).scaleb(-self._qp))
 
     def __iter__(self) -> Iterator[tuple[Decimal, Decimal]]:
         for t in self._ticks:
@@ -259,6 +264,8 @@ class PairBook:
         self._id_rng = id_rng
         self.bids = BookSide(is_bid=True)
         self.asks = BookSide(is_bid=False)
+        # The matching engine's resting orders shown in the book: (is_bid, ticks) -> {id: lots}.
+        self.overlay: dict[tuple[bool, int], dict[str, int]] = {}
         self.trade_id = rng.randint(1_000_000, 9_000_000)
         self.trades: deque[Trade] = deque(maxlen=_TRADE_HISTORY)
         self._min_lots = max(1, int(spec.qty_min.scaleb(self.qp)))
@@ -374,7 +381,8 @@ class PairBook:
         back (cancellations of the newest orders).
         """
         side = self.side(is_bid)
-        old = side.lots.get(ticks, 0)
+        shown = sum(self.overlay.get((is_bid, ticks), {}).values())
+        old = side.lots.get(ticks, 0) - shown
         if lots == old:
             return
         queue = side.orders.setdefault(ticks, [])
@@ -384,8 +392,11 @@ class PairBook:
             l3.append(L3Op(is_bid, "add", ticks, order.order_id, order.lots, t_ns))
         else:
             remove = old - lots
-            while remove > 0 and queue:
-                order = queue[0] if fifo else queue[-1]
+            while remove > 0:
+                own = [o for o in queue if not o.engine]
+                if not own:
+                    break
+                order = own[0] if fifo else own[-1]
                 if order.lots <= remove:
                     remove -= order.lots
                     queue.remove(order)
@@ -394,8 +405,58 @@ class PairBook:
                     order.lots -= remove
                     remove = 0
                     l3.append(L3Op(is_bid, "modify", ticks, order.order_id, order.lots, t_ns))
-        side.set_level(ticks, lots)
-        changes.append((is_bid, ticks, lots))
+        side.set_level(ticks, lots + shown)
+        changes.append((is_bid, ticks, lots + shown))
+
+    def synthetic(self, is_bid: bool, ticks: int) -> int:
+        """Lots at a level that belong to the synthetic market (not the engine's orders)."""
+        return self.side(is_bid).lots.get(ticks, 0) - sum(
+            self.overlay.get((is_bid, ticks), {}).values()
+        )
+
+    def show_engine_orders(
+        self,
+        resting: Iterable[tuple[Side, Decimal, Decimal, str]],
+        t: float,
+        changes: list[tuple[bool, int, int]],
+        l3: list[L3Op],
+    ) -> None:
+        """Make the book show exactly ``resting`` (the engine's resting orders) on top of the
+        synthetic liquidity, recording the L2 changes and L3 ops."""
+        wanted: dict[tuple[bool, int], dict[str, int]] = {}
+        for side_name, price, qty, order_id in resting:
+            lots = int(qty.scaleb(self.qp))
+            if lots > 0:
+                key = (side_name == "buy", int(price.scaleb(self.pp)))
+                wanted.setdefault(key, {})[order_id] = lots
+        if wanted == self.overlay:
+            return
+        t_ns = int(t * 1e9)
+        for key in sorted(set(self.overlay) | set(wanted)):
+            before = self.overlay.get(key, {})
+            after = wanted.get(key, {})
+            if before == after:
+                continue
+            is_bid, ticks = key
+            side = self.side(is_bid)
+            synthetic = side.lots.get(ticks, 0) - sum(before.values())
+            queue = side.orders.setdefault(ticks, [])
+            for order in list(queue):
+                if order.engine and order.order_id not in after:
+                    queue.remove(order)
+                    l3.append(L3Op(is_bid, "delete", ticks, order.order_id, order.lots, order.t_ns))
+                elif order.engine and after[order.order_id] != order.lots:
+                    order.lots = after[order.order_id]
+                    l3.append(L3Op(is_bid, "modify", ticks, order.order_id, order.lots, t_ns))
+            held = {o.order_id for o in queue if o.engine}
+            for order_id, lots in after.items():
+                if order_id not in held:
+                    queue.append(L3Order(order_id, lots, t_ns, engine=True))
+                    l3.append(L3Op(is_bid, "add", ticks, order_id, lots, t_ns))
+            total = synthetic + sum(after.values())
+            side.set_level(ticks, total)
+            changes.append((is_bid, ticks, total))
+        self.overlay = wanted
 
     def record_trade(self, side: Side, ticks: int, lots: int, ord_type: str, t: float) -> Trade:
         """Book-keeping of a trade: ids, ticker statistics and candles."""
@@ -482,12 +543,18 @@ class PairBook:
         want = max(1, int(book.lots[book.ticks_at(0)] * rng.uniform(0.05, 1.6)))
         ord_type = "market" if rng.random() < 0.6 else "limit"
         trades = []
-        while want > 0 and len(book) > 1:
-            ticks = book.ticks_at(0)
-            have = book.lots[ticks]
+        rank = 0
+        while want > 0 and rank < len(book) - 1:
+            ticks = book.ticks_at(rank)
+            have = self.synthetic(book.is_bid, ticks)
+            if have <= 0:  # only the engine's orders here: the engine fills those itself
+                rank += 1
+                continue
             got = min(have, want)
             trades.append(self.take_level(taker, ticks, got, ord_type, t, changes, l3))
             want -= got
+            if got == have and ticks in book.lots:
+                rank += 1
         return trades
 
     def take_level(
@@ -502,8 +569,7 @@ class PairBook:
     ) -> Trade:
         """Remove ``lots`` at ``ticks`` from the side a ``taker`` trades against."""
         is_bid = taker == "sell"
-        side = self.side(is_bid)
-        have = side.lots.get(ticks, 0)
+        have = self.synthetic(is_bid, ticks)
         self.apply(is_bid, ticks, max(0, have - lots), int(t * 1e9), changes, l3, fifo=True)
         return self.record_trade(taker, ticks, lots, ord_type, t)
 
@@ -611,7 +677,9 @@ class Market:
     def opposite_levels(self, symbol: str, side: Side) -> Sequence[tuple[Decimal, Decimal]]:
         """Levels a ``side`` order would trade against, best first (buy -> asks ascending)."""
         book = self.books[symbol]
-        return _LevelsView(book.asks if side == "buy" else book.bids, book.pp, book.qp)
+        is_bid = side == "sell"
+        hidden = {t: sum(o.values()) for (b, t), o in book.overlay.items() if b == is_bid}
+        return _LevelsView(book.side(is_bid), book.pp, book.qp, hidden)
 
     def take(self, symbol: str, side: Side, price: Decimal, qty: Decimal, now: float) -> int:
         """Remove liquidity at ``price`` for a ``side`` taker, publish the trade; returns its id."""
@@ -633,10 +701,36 @@ class Market:
         return Decimal(book.last).scaleb(-book.pp)
 
     def best_bid_ask(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
-        """Best bid and best ask prices (None for an empty side)."""
+        """Best synthetic bid and ask prices (None for an empty side).
+
+        The engine's own resting orders, shown in the public book, are left out: this is the
+        liquidity :meth:`take` can trade against.
+        """
         book = self.books[symbol]
-        b, a = book.bids.best(), book.asks.best()
-        return (
-            None if b is None else Decimal(b).scaleb(-book.pp),
-            None if a is None else Decimal(a).scaleb(-book.pp),
-        )
+        out: list[Decimal | None] = []
+        for is_bid in (True, False):
+            side = book.side(is_bid)
+            best: Decimal | None = None
+            for rank in range(len(side)):
+                ticks = side.ticks_at(rank)
+                if book.synthetic(is_bid, ticks) > 0:
+                    best = Decimal(ticks).scaleb(-book.pp)
+                    break
+            out.append(best)
+        return out[0], out[1]
+
+    def show_engine_orders(
+        self, symbol: str, resting: Iterable[tuple[Side, Decimal, Decimal, str]], now: float
+    ) -> None:
+        """Show the engine's resting orders of ``symbol`` in the public book (and level3).
+
+        Publishes a book event when what is shown changes. The engine keeps trading only
+        against the synthetic liquidity (:meth:`opposite_levels`, :meth:`take`).
+        """
+        book = self.books[symbol]
+        old_worst = book.worst_keys()
+        changes: list[tuple[bool, int, int]] = []
+        l3: list[L3Op] = []
+        book.show_engine_orders(resting, now, changes, l3)
+        if changes:
+            self._publish(book, old_worst, changes, l3, [], now)

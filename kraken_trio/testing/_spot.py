@@ -36,6 +36,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -160,6 +161,10 @@ class EngineLike(Protocol):
 
     def next_deadman_expiry(self) -> float | None: ...
 
+    def resting(
+        self, symbol: str
+    ) -> Sequence[tuple[Literal["buy", "sell"], Decimal, Decimal, str]]: ...
+
 
 class Exchange:
     """What the spot servers share: the market, the engine, the tokens, the private fan-out.
@@ -169,12 +174,21 @@ class Exchange:
         engine: The matching engine, or None (trading methods then answer
             ``EGeneral:Internal error``).
         tokens: WebSocket tokens issued by the REST server.
+        show_engine_orders: Show the engine's resting orders in the public book and level3.
     """
 
-    def __init__(self, market: Market, engine: EngineLike | None, tokens: TokenStore) -> None:
+    def __init__(
+        self,
+        market: Market,
+        engine: EngineLike | None,
+        tokens: TokenStore,
+        *,
+        show_engine_orders: bool = True,
+    ) -> None:
         self.market = market
         self.engine = engine
         self.tokens = tokens
+        self.show_engine_orders = show_engine_orders
         self._private_servers: list[PrivateServer] = []
         self.deadman_changed = trio.Event()
 
@@ -187,11 +201,16 @@ class Exchange:
 
     def pump(self) -> None:
         """Deliver every pending engine event to its account's subscribers."""
-        if self.engine is None:
+        engine = self.engine
+        if engine is None:
             return
-        for event in self.engine.drain():
+        for event in engine.drain():
             for server in self._private_servers:
                 server.deliver(event.account, event.channel, event.data)
+        if self.show_engine_orders:
+            now = time.time()
+            for symbol in self.market.symbols:
+                self.market.show_engine_orders(symbol, engine.resting(symbol), now)
         self.deadman_changed.set()
         self.deadman_changed = trio.Event()
 
