@@ -195,10 +195,14 @@ def scenario_stream_and_book(
             }
             for peer in [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]:
                 group.append(Row("stream", peer, note=notes[peer]))
-                specs.append(spec(peer, "stream", port, cfg, cfg.count, 10))
+                specs.append(spec(peer, "stream", port, cfg, cfg.count, 10, None, counts[10]))
             if whatif and "kraken_trio" in peers:
                 group.append(Row("stream", "kt_whatif", note="what-if: " + "+".join(WHATIF_STREAM)))
-                specs.append(spec("kraken_trio", "stream", port, cfg, cfg.count, 10, WHATIF_STREAM))
+                specs.append(
+                    spec(
+                        "kraken_trio", "stream", port, cfg, cfg.count, 10, WHATIF_STREAM, counts[10]
+                    )
+                )
             interleaved(group, specs, cfg.runs)
             rows.extend(group)
             for row in group:
@@ -214,13 +218,22 @@ def scenario_stream_and_book(
                 for peer in [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]:
                     group.append(Row(f"book{depth}", peer, note=notes[peer]))
                     n = cfg.slow_book_count if (peer, depth) == ("sdk", 1000) else cfg.book_count
-                    specs.append(spec(peer, "book", port, cfg, n, depth))
+                    specs.append(spec(peer, "book", port, cfg, n, depth, None, counts[depth]))
                 if whatif and "kraken_trio" in peers:
                     group.append(
                         Row(f"book{depth}", "kt_whatif", note="what-if: " + "+".join(WHATIF_STREAM))
                     )
                     specs.append(
-                        spec("kraken_trio", "book", port, cfg, cfg.book_count, depth, WHATIF_STREAM)
+                        spec(
+                            "kraken_trio",
+                            "book",
+                            port,
+                            cfg,
+                            cfg.book_count,
+                            depth,
+                            WHATIF_STREAM,
+                            counts[depth],
+                        )
                     )
                 interleaved(group, specs, cfg.runs)
                 rows.extend(group)
@@ -236,6 +249,7 @@ def spec(
     count: int,
     depth: int,
     whatif: list[str] | None = None,
+    stream_len: int = 0,
 ) -> dict[str, Any]:
     return {
         "peer": peer,
@@ -245,9 +259,10 @@ def spec(
         "count": count,
         "duration": cfg.cap,
         # Every client here buffers without bound (websockets max_queue=None, aiohttp,
-        # asyncio callbacks); kraken_trio gets a buffer that holds the whole stream so an
+        # asyncio callbacks); kraken_trio gets a buffer that holds the whole stream the
+        # replay sends (it reads ahead of its consumer: docs/benchmarks.md, finding 1), so an
         # overrun cannot end the run early. Peak RSS therefore includes the backlog.
-        "buffer": count + 10_000,
+        "buffer": max(count, stream_len) + 10_000,
         "whatif": whatif or [],
     }
 
