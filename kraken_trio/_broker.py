@@ -29,17 +29,39 @@ class PendingCall:
         cl_ord_id: The client order id, for error messages.
     """
 
-    __slots__ = ("cl_ord_id", "done", "error", "expected", "method", "replies", "req_id", "sent")
+    __slots__ = (
+        "cl_ord_id",
+        "done",
+        "enough",
+        "error",
+        "expected",
+        "method",
+        "minimum",
+        "replies",
+        "req_id",
+        "sent",
+    )
 
-    def __init__(self, method: str, req_id: int, expected: int, cl_ord_id: str | None) -> None:
+    def __init__(
+        self, method: str, req_id: int, expected: int, cl_ord_id: str | None, minimum: int
+    ) -> None:
         self.method = method
         self.req_id = req_id
         self.expected = expected
+        self.minimum = minimum
         self.cl_ord_id = cl_ord_id
         self.replies: list[Any] = []
         self.error: BaseException | None = None
         self.sent = False
         self.done = trio.Event()
+        self.enough = trio.Event()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """End the call (with ``error`` if it failed)."""
+        if error is not None and self.error is None:
+            self.error = error
+        self.done.set()
+        self.enough.set()
 
 
 class Broker:
@@ -53,15 +75,26 @@ class Broker:
         return len(self._pending)
 
     def allocate(
-        self, method: str, *, expected: int = 1, cl_ord_id: str | None = None
+        self,
+        method: str,
+        *,
+        expected: int = 1,
+        minimum: int | None = None,
+        cl_ord_id: str | None = None,
     ) -> PendingCall:
-        """Register a new call under a req_id that no pending call uses."""
+        """Register a new call under a req_id that no pending call uses.
+
+        ``expected`` replies end the call; ``minimum`` (default: ``expected``) replies set its
+        ``enough`` event (open-ended calls wait for a barrier instead of a count).
+        """
         while True:
             req_id = self._next
             self._next = 1 if self._next >= _INT32_MAX else self._next + 1
             if req_id not in self._pending:
                 break
-        call = PendingCall(method, req_id, expected, cl_ord_id)
+        call = PendingCall(
+            method, req_id, expected, cl_ord_id, expected if minimum is None else minimum
+        )
         self._pending[req_id] = call
         return call
 
@@ -73,9 +106,11 @@ class Broker:
         if call is None:
             return False
         call.replies.append(reply)
+        if len(call.replies) >= call.minimum:
+            call.enough.set()
         if len(call.replies) >= call.expected:
             del self._pending[req_id]
-            call.done.set()
+            call.finish()
         return True
 
     def fail(self, req_id: int, error: BaseException) -> bool:
@@ -83,8 +118,7 @@ class Broker:
         call = self._pending.pop(req_id, None)
         if call is None:
             return False
-        call.error = error
-        call.done.set()
+        call.finish(error)
         return True
 
     def discard(self, call: PendingCall) -> None:
@@ -97,6 +131,5 @@ class Broker:
         calls = list(self._pending.values())
         self._pending.clear()
         for call in calls:
-            call.error = make_error(call)
-            call.done.set()
+            call.finish(make_error(call))
         return len(calls)

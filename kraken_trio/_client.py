@@ -226,6 +226,14 @@ class KrakenClient:
         """
         if self._closed:
             raise ClosedError("the client is closed")
+        if on_overflow not in ("raise", "drop_oldest", "latest"):
+            raise InvalidRequestError(
+                f"on_overflow must be 'raise', 'drop_oldest' or 'latest', got {on_overflow!r}"
+            )
+        if buffer_size is not None and (
+            isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1
+        ):
+            raise InvalidRequestError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
         key, symbols, wire_params = self._plan_subscription(channel, ws_key, params)
         if key.is_private and self.credentials is None:
             raise InvalidRequestError(
@@ -246,8 +254,10 @@ class KrakenClient:
         params = dict(params)
         if not isinstance(channel, str) or not channel:
             raise InvalidRequestError(f"channel must be a non-empty string, got {channel!r}")
+        if ws_key is not None:
+            ws_key = _ws_key(ws_key)
         futures = (
-            (ws_key is not None and WsKey(ws_key).is_futures)
+            (ws_key is not None and ws_key.is_futures)
             or "product_ids" in params
             or channel in {"ticker_lite", "heartbeat"}
             or (channel in FUTURES_PRIVATE_FEEDS and channel != "balances")
@@ -308,19 +318,12 @@ class KrakenClient:
             if symbols_param is not None:
                 raise InvalidRequestError(f"channel {channel!r} takes no symbol")
             symbols = [None]
-        if channel == "book" and params.get("depth", 10) not in _BOOK_DEPTHS:
-            raise InvalidRequestError(
-                f"book depth must be one of {sorted(_BOOK_DEPTHS)}, got {params['depth']!r}"
-            )
-        if channel == "level3" and params.get("depth", 10) not in _L3_DEPTHS:
-            raise InvalidRequestError(
-                f"level3 depth must be one of {sorted(_L3_DEPTHS)}, got {params['depth']!r}"
-            )
-        if channel == "ohlc" and params.get("interval", 1) not in _OHLC_INTERVALS:
-            raise InvalidRequestError(
-                f"ohlc interval must be one of {sorted(_OHLC_INTERVALS)} minutes, "
-                f"got {params['interval']!r}"
-            )
+        if channel == "book":
+            _member("book depth", params.get("depth"), _BOOK_DEPTHS)
+        if channel == "level3":
+            _member("level3 depth", params.get("depth"), _L3_DEPTHS)
+        if channel == "ohlc":
+            _member("ohlc interval (minutes)", params.get("interval"), _OHLC_INTERVALS)
         if channel == "ticker" and params.get("event_trigger", "trades") not in ("bbo", "trades"):
             raise InvalidRequestError(
                 f"ticker event_trigger must be 'bbo' or 'trades', got {params['event_trigger']!r}"
@@ -374,10 +377,22 @@ class KrakenClient:
             InvalidRequestError: bad symbol, depth or level.
             SubscriptionError: Kraken refused a symbol.
         """
-        symbols = [symbol] if isinstance(symbol, str) else list(symbol)
-        if level not in (2, 3):
+        if isinstance(symbol, str):
+            symbols = [symbol]
+        elif isinstance(symbol, list | tuple) and all(isinstance(x, str) for x in symbol):
+            symbols = list(symbol)
+        else:
+            raise InvalidRequestError(f"symbol must be a str or a list of str, got {symbol!r}")
+        if not symbols:
+            raise InvalidRequestError("book needs at least one symbol")
+        if isinstance(level, bool) or level not in (2, 3):
             raise InvalidRequestError(f"level must be 2 or 3, got {level!r}")
-        futures = ws_key is not None and WsKey(ws_key).is_futures
+        _member("depth", depth, _L3_DEPTHS if level == 3 else _BOOK_DEPTHS)
+        if depth is None:
+            raise InvalidRequestError("depth must be given (10 by default), got None")
+        if ws_key is not None:
+            ws_key = _ws_key(ws_key)
+        futures = ws_key is not None and ws_key.is_futures
         precisions: dict[str, tuple[int | None, int | None]] = {}
         if futures:
             if level != 2:
@@ -422,6 +437,7 @@ class KrakenClient:
         params: s._Out,
         *,
         expected: int = 1,
+        open_ended: bool = False,
         cl_ord_id: str | None = None,
         ws_key: WsKey = WsKey.SPOT_PRIVATE_V2,
     ) -> list[Any]:
@@ -431,7 +447,7 @@ class KrakenClient:
         if key not in (WsKey.SPOT_PRIVATE_V2, WsKey.SPOT_BETA_PRIVATE_V2):
             raise InvalidRequestError(f"trading goes over a spot private endpoint, not {key}")
         return await self.connection(key).request(
-            method, params, expected=expected, cl_ord_id=cl_ord_id
+            method, params, expected=expected, open_ended=open_ended, cl_ord_id=cl_ord_id
         )
 
     async def add_order(
@@ -534,7 +550,14 @@ class KrakenClient:
             InvalidRequestError, RequestTimeoutError, ConnectionLostError.
         """
         params, count = build_cancel_order(order_id, cl_ord_id, order_userref)
-        replies = await self._trade("cancel_order", params, expected=count, ws_key=ws_key)
+        # One userref may name several orders: how many replies come is not known then.
+        replies = await self._trade(
+            "cancel_order",
+            params,
+            expected=count,
+            open_ended=params.order_userref is not None,
+            ws_key=ws_key,
+        )
         return [r.result for r in replies]
 
     async def cancel_all(self, *, ws_key: WsKey = WsKey.SPOT_PRIVATE_V2) -> int:
@@ -616,7 +639,13 @@ class KrakenClient:
             KrakenError: arming failed, or a refresh failed during the block.
         """
         check_cancel_after(timeout)
-        if timeout == 0 or not 0 < refresh_every < timeout:
+        if (
+            isinstance(refresh_every, bool)
+            or not isinstance(refresh_every, int | float)
+            or refresh_every != refresh_every  # NaN
+            or timeout == 0
+            or not 0 < refresh_every < timeout
+        ):
             raise InvalidRequestError(
                 f"need 0 < refresh_every < timeout, got refresh_every={refresh_every!r}, "
                 f"timeout={timeout!r}"
@@ -692,6 +721,22 @@ class KrakenClient:
             listener.close()
 
 
+def _ws_key(value: Any) -> WsKey:
+    try:
+        return WsKey(value)
+    except ValueError:
+        raise InvalidRequestError(
+            f"unknown ws_key {value!r}; one of {[k.value for k in WsKey]}"
+        ) from None
+
+
+def _member(name: str, value: Any, allowed: frozenset[int]) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+        raise InvalidRequestError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+
+
 def _symbol_list(value: Any, name: str, channel: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
@@ -733,6 +778,17 @@ async def open_kraken(
     Raises:
         InvalidRequestError: unknown option, bad value or incomplete credentials.
     """
+    if config is not None and not isinstance(config, Config):
+        raise InvalidRequestError(
+            f"config must be a kraken_trio.Config, got {type(config).__name__}"
+        )
+    if endpoints is not None and not isinstance(endpoints, Mapping):
+        raise InvalidRequestError(f"endpoints must be a mapping of WsKey to URL, got {endpoints!r}")
+    if rest_url is not None and not isinstance(rest_url, str):
+        raise InvalidRequestError(f"rest_url must be a str, got {type(rest_url).__name__}")
+    for name, value in (("api_key", api_key), ("api_secret", api_secret)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidRequestError(f"{name} must be a str, got {type(value).__name__}")
     base = config or Config()
     unknown = set(timeouts) - _CONFIG_FIELDS
     if unknown:
@@ -740,10 +796,9 @@ async def open_kraken(
     merged = dict(base.endpoints)
     overrides: Mapping[Any, str] = endpoints or {}
     for k, url in overrides.items():
-        try:
-            merged[WsKey(k)] = url
-        except ValueError:
-            raise InvalidRequestError(f"unknown WsKey {k!r} in endpoints") from None
+        if not isinstance(url, str):
+            raise InvalidRequestError(f"endpoint URL for {k!r} must be a str, got {url!r}")
+        merged[_ws_key(k)] = url
     try:
         cfg = replace(base, endpoints=merged, rest_url=rest_url or base.rest_url, **timeouts)
     except (ValueError, TypeError) as exc:
@@ -752,7 +807,7 @@ async def open_kraken(
         raise InvalidRequestError("pass both api_key and api_secret, or neither")
     try:
         credentials = Credentials(api_key, api_secret) if api_key and api_secret else None
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise InvalidRequestError(str(exc)) from None
     to_raise: BaseException | None = None
     try:

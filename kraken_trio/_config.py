@@ -106,7 +106,7 @@ class Config:
             "rest_timeout",
         ):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(
                     f"Config.{name} must be a positive number of seconds, got {value!r}"
                 )

@@ -13,7 +13,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
@@ -38,7 +38,7 @@ from ._proto import spot as s
 from ._proto.auth import Credentials, redact, sign_futures_challenge
 from ._proto.codec import FuturesDecoder, SpotDecoder, encode_futures, encode_request
 from ._subscription import Gap
-from ._transport import TransportClosed, WebSocket, connect_websocket
+from ._transport import Oversized, TransportClosed, WebSocket, connect_websocket
 
 if TYPE_CHECKING:
     from ._rest import TokenSource
@@ -526,9 +526,9 @@ class Connection:
 
     # ================================================================ spot dispatch
 
-    def _on_frame_spot(self, frame: bytes | str) -> None:
-        if isinstance(frame, bytes):
-            self._bad(ProtocolError("binary frame where Kraken sends text", frame))
+    def _on_frame_spot(self, frame: bytes | str | Oversized) -> None:
+        if type(frame) is not str:
+            self._odd_frame(frame)
             return
         try:
             msg = self._spot_decoder.decode(frame)
@@ -543,6 +543,17 @@ class Connection:
             handler(msg)
         elif isinstance(msg, s.Response) and not self._broker.resolve(msg.req_id, msg):
             self._unrouted("reply", msg)
+
+    def _odd_frame(self, frame: bytes | str | Oversized) -> None:
+        if isinstance(frame, Oversized):
+            self._bad(
+                ProtocolError(
+                    f"message of {frame.size} bytes dropped: larger than max_message_size "
+                    f"({self._cfg.max_message_size})"
+                )
+            )
+        else:
+            self._bad(ProtocolError("binary frame where Kraken sends text", frame))
 
     def _bad(self, exc: ProtocolError) -> None:
         self.stats.bad_messages += 1
@@ -632,7 +643,12 @@ class Connection:
         if not wires:
             self._unrouted("subscribe error", msg)
             return
-        error = SubscriptionError(msg.error or "subscription refused", "subscribe", msg.req_id)
+        text = msg.error or "subscription refused"
+        error: KrakenAPIError = (
+            AuthenticationError(text, "subscribe", msg.req_id)
+            if is_auth_error(text)
+            else SubscriptionError(text, "subscribe", msg.req_id)
+        )
         for wire in list(wires):
             if wire.state == "pending" and (msg.symbol is None or wire.symbol == msg.symbol):
                 self._refuse(wire, error)
@@ -686,9 +702,9 @@ class Connection:
 
     # ================================================================ futures dispatch
 
-    def _on_frame_futures(self, frame: bytes | str) -> None:
-        if isinstance(frame, bytes):
-            self._bad(ProtocolError("binary frame where Kraken sends text", frame))
+    def _on_frame_futures(self, frame: bytes | str | Oversized) -> None:
+        if type(frame) is not str:
+            self._odd_frame(frame)
             return
         try:
             msg = self._futures_decoder.decode(frame)
@@ -960,9 +976,14 @@ class Connection:
         params: s._Out,
         *,
         expected: int = 1,
+        open_ended: bool = False,
         cl_ord_id: str | None = None,
     ) -> list[Any]:
         """Send a trading request and wait for its reply (or ``expected`` replies).
+
+        With ``open_ended`` the number of replies is not known in advance (cancel_order by
+        ``order_userref`` gets one reply per matching order): a ping sent right behind the
+        request marks the end, since the server answers a connection's requests in order.
 
         Bounded by the configured request deadline; the caller may narrow it with a cancel
         scope. Before the frame is handed to the writer, cancellation means nothing was
@@ -984,19 +1005,39 @@ class Connection:
                         continue
                     if hasattr(params, "token"):
                         params.token = self._token
-                    call = self._broker.allocate(method, expected=expected, cl_ord_id=cl_ord_id)
+                    call = self._broker.allocate(
+                        method,
+                        expected=_UNBOUNDED if open_ended else expected,
+                        minimum=expected,
+                        cl_ord_id=cl_ord_id,
+                    )
                     frame = encode_request(
                         s.Request(method=method, params=params, req_id=call.req_id)
                     )
+                    barrier = self._broker.allocate("ping") if open_ended else None
                     try:
                         send.send_nowait(frame)
+                        if barrier is not None:
+                            ping = s.Request(method="ping", req_id=barrier.req_id)
+                            send.send_nowait(encode_request(ping))
                     except (trio.ClosedResourceError, trio.BrokenResourceError):
                         self._broker.discard(call)
+                        if barrier is not None:
+                            self._broker.discard(barrier)
                         call = None
                         continue
                     call.sent = True
                     log.debug("[%s] %s sent (req_id=%d)", self.key, method, call.req_id)
-                    await call.done.wait()
+                    if barrier is not None:
+                        # Every reply to the request precedes the pong.
+                        await barrier.done.wait()
+                        if barrier.error is not None:
+                            self._broker.discard(call)
+                            call.finish(barrier.error)
+                    await call.enough.wait()
+                    if not call.done.is_set():
+                        self._broker.discard(call)
+                        call.finish()
                     break
         except trio.TooSlowError:
             raise RequestTimeoutError(
@@ -1013,19 +1054,23 @@ class Connection:
         failed = [r for r in call.replies if not r.success]
         if failed:
             text = "; ".join(dict.fromkeys(r.error or "unknown error" for r in failed))
+            if is_auth_error(text):
+                raise AuthenticationError(text, method, call.req_id)
             raise KrakenAPIError(text, method, call.req_id)
         return call.replies
 
     def statistics(self) -> ConnectionStatistics:
-        """Current counters (a snapshot)."""
+        """Current counters (a copy: it does not change afterwards)."""
         self.stats.wire_subscriptions = len(self._wires)
         self.stats.pending_requests = len(self._broker)
-        return self.stats
+        return replace(self.stats, extra=dict(self.stats.extra))
 
     def live_wires(self) -> list[tuple[str, str | None]]:
         """(channel, symbol) of every wire subscription, for tests and diagnostics."""
         return [(w.channel, w.symbol) for w in self._wires.values()]
 
+
+_UNBOUNDED = 2**31
 
 _UNSUB_KEYS = frozenset({"symbol", "token", "depth", "interval", "event_trigger"})
 
@@ -1044,6 +1089,14 @@ def _req_id_of(frame: str) -> int | None:
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     return req_id if isinstance(req_id, int) and not isinstance(req_id, bool) else None
+
+
+_AUTH_ERRORS = ("EAPI:", "Token(s) not found", "EGeneral:Permission denied", "ESession:", "EAuth:")
+
+
+def is_auth_error(text: str) -> bool:
+    """Kraken texts that mean the credentials or token were refused."""
+    return any(marker in text for marker in _AUTH_ERRORS)
 
 
 def _ignore(msg: Any) -> None:

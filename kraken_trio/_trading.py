@@ -106,7 +106,7 @@ def decimal_arg(
 
 
 def _choice(name: str, value: Any, allowed: frozenset[str]) -> str:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise InvalidRequestError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
     return str(value)
 

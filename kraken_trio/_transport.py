@@ -31,10 +31,21 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-__all__ = ["Frame", "TransportClosed", "WebSocket", "connect_websocket"]
+__all__ = ["Frame", "Oversized", "TransportClosed", "WebSocket", "connect_websocket"]
 
-Frame = bytes | str
-"""A complete WebSocket message: ``str`` for text frames, ``bytes`` for binary frames."""
+
+class Oversized:
+    """Stands in the batch for a message that exceeded ``max_message_size`` and was dropped."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+Frame = bytes | str | Oversized
+"""A complete WebSocket message: ``str`` for text frames, ``bytes`` for binary frames, or an
+:class:`Oversized` marker for a message that was too large and dropped."""
 
 _READ_SIZE = 256 * 1024
 
@@ -66,6 +77,7 @@ class WebSocket:
         self._text_parts: list[str] = []
         self._bytes_parts: list[bytes] = []
         self._partial_size = 0
+        self._oversized = False
         self._closed: TransportClosed | None = None
         self._control_out: list[bytes] = []
         self.on_pong: Callable[[bytes], None] | None = None
@@ -115,25 +127,40 @@ class WebSocket:
         return frames
 
     def _handle(self, event: Event, frames: list[Frame]) -> None:
-        if isinstance(event, TextMessage):
-            if event.message_finished and not self._text_parts:
-                frames.append(event.data)
+        if isinstance(event, TextMessage | BytesMessage):
+            data = event.data
+            if event.message_finished and not self._partial_size and not self._oversized:
+                if len(data) > self._max_message_size:
+                    frames.append(Oversized(len(data)))
+                elif isinstance(data, str):
+                    frames.append(data)
+                else:
+                    frames.append(bytes(data))
                 return
-            self._grow(len(event.data))
-            self._text_parts.append(event.data)
-            if event.message_finished:
-                frames.append("".join(self._text_parts))
+            self._partial_size += len(data)
+            if self._partial_size > self._max_message_size:
+                # Drop the parts seen so far and whatever else belongs to this message.
+                self._oversized = True
                 self._text_parts.clear()
-                self._partial_size = 0
-        elif isinstance(event, BytesMessage):
-            self._grow(len(event.data))
-            self._bytes_parts.append(bytes(event.data))
+                self._bytes_parts.clear()
+            elif isinstance(data, str):
+                self._text_parts.append(data)
+            else:
+                self._bytes_parts.append(bytes(data))
             if event.message_finished:
-                frames.append(b"".join(self._bytes_parts))
+                if self._oversized:
+                    frames.append(Oversized(self._partial_size))
+                elif isinstance(event, TextMessage):
+                    frames.append("".join(self._text_parts))
+                else:
+                    frames.append(b"".join(self._bytes_parts))
+                self._text_parts.clear()
                 self._bytes_parts.clear()
                 self._partial_size = 0
+                self._oversized = False
         elif isinstance(event, Ping):
-            self._control_out.append(self._ws.send(event.response()))
+            with contextlib.suppress(LocalProtocolError):
+                self._control_out.append(self._ws.send(event.response()))
         elif isinstance(event, Pong):
             if self.on_pong is not None:
                 self.on_pong(bytes(event.payload))
@@ -144,11 +171,6 @@ class WebSocket:
                 f"closed by server: {event.reason or 'no reason'}", event.code
             )
 
-    def _grow(self, size: int) -> None:
-        self._partial_size += size
-        if self._partial_size > self._max_message_size:
-            raise self._fail(f"message larger than max_message_size ({self._max_message_size})")
-
     async def _flush_control(self) -> None:
         data = b"".join(self._control_out)
         self._control_out.clear()
@@ -158,13 +180,28 @@ class WebSocket:
             await self._stream.send_all(data)
 
     def encode_text(self, text: bytes | str) -> bytes:
-        """The wire bytes of one text message (for the writer)."""
+        """The wire bytes of one text message (for the writer).
+
+        Raises:
+            TransportClosed: the connection is closing (for example the server's close frame
+                was read while this frame waited in the writer's queue).
+        """
         data = text.decode() if isinstance(text, bytes) else text
-        return self._ws.send(Message(data=data))
+        try:
+            return self._ws.send(Message(data=data))
+        except LocalProtocolError:
+            raise self._fail("connection is closing; frame not sent") from None
 
     def encode_ping(self, payload: bytes) -> bytes:
-        """The wire bytes of one protocol ping."""
-        return self._ws.send(Ping(payload=payload))
+        """The wire bytes of one protocol ping.
+
+        Raises:
+            TransportClosed: the connection is closing.
+        """
+        try:
+            return self._ws.send(Ping(payload=payload))
+        except LocalProtocolError:
+            raise self._fail("connection is closing; ping not sent") from None
 
     async def send_raw(self, data: bytes) -> None:
         """Write already-encoded frame bytes (only the writer calls this).

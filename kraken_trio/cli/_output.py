@@ -11,6 +11,7 @@ Exit codes (documented in ``docs/cli.md``; scripts may rely on them):
 3     missing credentials for a private channel (``KRAKEN_API_KEY`` / ``KRAKEN_API_SECRET``)
 4     network: the endpoint is unreachable, the connection was lost for good, or it timed out
 5     Kraken refused: a subscription, the credentials, or a request (Kraken's text is shown)
+6     the output fell too far behind the stream (``--on-overflow raise``)
 ====  =====================================================================================
 """
 
@@ -37,6 +38,7 @@ from .._errors import (
     InvalidRequestError,
     KrakenAPIError,
     KrakenError,
+    OverrunError,
     RequestTimeoutError,
 )
 from .._subscription import Gap
@@ -48,6 +50,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_NETWORK",
     "EXIT_OK",
+    "EXIT_OVERRUN",
     "JsonLines",
     "Screen",
     "classify",
@@ -61,6 +64,7 @@ EXIT_ARGS = 2
 EXIT_CREDENTIALS = 3
 EXIT_NETWORK = 4
 EXIT_API = 5
+EXIT_OVERRUN = 6
 
 
 class CredentialsMissing(Exception):
@@ -87,15 +91,71 @@ def to_record(msg: Any) -> dict[str, Any]:
 
 
 class JsonLines:
-    """Writes one JSON object per line, flushed, so ``| jq`` sees each message at once."""
+    """One JSON object per line, written by a task of its own so a slow reader never blocks.
 
-    def __init__(self, out: TextIO) -> None:
+    The stream's consumer hands lines over a small bounded channel; the writer task writes
+    whatever has queued in one blocking call on a worker thread. When stdout stalls (a paused
+    ``| less``), the channel fills, the consumer waits, and the subscription's ``on_overflow``
+    policy decides, while the connection keeps answering heartbeats.
+
+    Use as ``async with JsonLines(out) as lines: await lines.write(record)``; leaving the block
+    flushes what is queued (bounded by ``drain_timeout``).
+    """
+
+    def __init__(self, out: TextIO, *, pending: int = 64, drain_timeout: float = 5.0) -> None:
         self._out = out
+        self._send, self._recv = trio.open_memory_channel[str](pending)
+        self._drain_timeout = drain_timeout
+        self._done = trio.Event()
 
-    def write(self, record: dict[str, Any]) -> None:
-        """Write one record."""
-        self._out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+    async def write(
+        self, record: dict[str, Any], give_up: Callable[[], bool] = lambda: False
+    ) -> bool:
+        """Queue one record, waiting while ``pending`` lines are already queued.
+
+        Returns False, without queueing, if ``give_up()`` turns true while it waits (checked a
+        few times a second, only while the output is stalled).
+        """
+        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        while True:
+            with trio.move_on_after(0.2):
+                await self._send.send(line)
+                return True
+            if give_up():
+                return False
+
+    def _write_block(self, text: str) -> None:
+        self._out.write(text)
         self._out.flush()
+
+    async def _run(self) -> None:
+        try:
+            async for line in self._recv:
+                lines = [line]
+                while True:
+                    try:
+                        lines.append(self._recv.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                text = "\n".join(lines) + "\n"
+                await trio.to_thread.run_sync(self._write_block, text, abandon_on_cancel=True)
+        finally:
+            self._done.set()
+
+    async def __aenter__(self) -> JsonLines:
+        self._nursery_cm = trio.open_nursery()
+        nursery = await self._nursery_cm.__aenter__()
+        nursery.start_soon(self._run)
+        self._nursery = nursery
+        return self
+
+    async def __aexit__(self, *exc: object) -> bool | None:
+        self._send.close()
+        if exc[0] is None:
+            with trio.move_on_after(self._drain_timeout):
+                await self._done.wait()
+        self._nursery.cancel_scope.cancel()
+        return await self._nursery_cm.__aexit__(*exc)  # type: ignore[arg-type]
 
 
 class Screen:
@@ -217,6 +277,8 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_NETWORK, f"network error: {first}"
     if isinstance(first, OSError):
         return EXIT_NETWORK, f"network error: {first.strerror or first}"
+    if isinstance(first, OverrunError):
+        return EXIT_OVERRUN, f"{first} (the output was too slow; see --on-overflow)"
     if isinstance(first, ClosedError):
         return EXIT_NETWORK, f"connection closed: {first}"
     if isinstance(first, KrakenError):

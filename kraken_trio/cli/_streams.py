@@ -437,7 +437,7 @@ async def stream(
         screen = None if json_mode else Screen(out)
         stack.enter_context(log_to(view.notes if screen is not None else None))
         k = await stack.enter_async_context(open_kraken(**options))
-        jsonl = JsonLines(out)
+        jsonl = await stack.enter_async_context(JsonLines(out))
         if screen is not None:
             stack.callback(screen.close)
             screen.draw([f"kraken-trio {plan.title}: connecting to {plan.ws_key} ..."])
@@ -454,16 +454,28 @@ async def stream(
                         depth=view.depth,
                         level=view.level,
                         ws_key=plan.ws_key if plan.ws_key.is_futures else None,
+                        buffer_size=args.buffer_size,
                     )
                 )
                 view.books = source
             else:
                 source = await stack.enter_async_context(
-                    k.subscribe(plan.channel, ws_key=plan.ws_key, **plan.params)
+                    k.subscribe(
+                        plan.channel,
+                        ws_key=plan.ws_key,
+                        on_overflow=args.on_overflow,
+                        buffer_size=args.buffer_size,
+                        **plan.params,
+                    )
                 )
             async for msg in source:
                 if screen is None:
-                    jsonl.write(to_record(msg))
+                    if not await jsonl.write(to_record(msg), give_up=lambda: source.closed):
+                        # The subscription ended (an overrun) while stdout was stalled:
+                        # skip what is buffered and raise the subscription's error.
+                        async for _ in source:
+                            pass
+                        break
                 else:
                     view.feed(msg)
                     if screen.due():
@@ -501,6 +513,20 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         type=url_type("http://", "https://"),
         help="override the REST base URL used for tokens (http:// or https://)",
+    )
+    parser.add_argument(
+        "--on-overflow",
+        choices=("drop_oldest", "raise", "latest"),
+        default="drop_oldest",
+        help="when this program falls --buffer-size messages behind (a slow pipe): drop the "
+        "oldest and print a gap line (default), stop with exit code 6, or keep the latest",
+    )
+    parser.add_argument(
+        "--buffer-size",
+        type=positive_int,
+        default=10_000,
+        metavar="N",
+        help="messages buffered before --on-overflow applies (default 10000)",
     )
     parser.add_argument(
         "--max-reconnects",
