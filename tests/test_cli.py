@@ -26,6 +26,7 @@ from kraken_trio import Gap, WsKey
 from kraken_trio._errors import (
     AuthenticationError,
     InvalidRequestError,
+    OverrunError,
     ReconnectExhaustedError,
     SubscriptionError,
 )
@@ -175,6 +176,7 @@ def test_classify_maps_each_error_family() -> None:
     assert classify(AuthenticationError("EAPI:Invalid key"))[0] == 5  # type: ignore[index]
     assert classify(ReconnectExhaustedError("gave up"))[0] == 4  # type: ignore[index]
     assert classify(ConnectionRefusedError(111, "refused"))[0] == 4  # type: ignore[index]
+    assert classify(OverrunError(3, "book"))[0] == 6  # type: ignore[index]
     group = BaseExceptionGroup("g", [KeyboardInterrupt()])
     assert classify(group) == (0, "")
     assert classify(RuntimeError("a bug")) is None  # a bug keeps its traceback
@@ -368,6 +370,30 @@ async def test_ctrl_c_ends_cleanly_with_exit_0(argv: list[str], first: bytes) ->
     assert b"Traceback" not in err
     if argv[0] == "demo":
         assert b"demo finished" in buf
+
+
+async def test_a_stalled_reader_meets_the_overflow_policy_not_a_frozen_client() -> None:
+    # Nobody reads stdout: the pipe fills, the writer task stalls, the subscription's
+    # buffer overflows, and with --on-overflow raise the command stops with exit code 6
+    # (instead of blocking the event loop, and with it the heartbeat, on a full pipe).
+    argv = [*CLI, "book", "BTC/USD", "--depth", "1000", "--fake", "--on-overflow", "raise"]
+    read_end, write_end = os.pipe()  # the read end stays open and is never read
+    try:
+        with trio.fail_after(60):
+            proc = await trio.run_process(
+                [*argv, "--buffer-size", "5", "--duration", "40"],
+                stdout=write_end,
+                capture_stderr=True,
+                check=False,
+            )
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    err = proc.stderr.decode()
+    assert proc.returncode == 6, err
+    assert "overran its buffer" in err
+    assert "see --on-overflow" in err
+    assert "Traceback" not in err
 
 
 async def test_reader_going_away_is_a_clean_exit() -> None:
