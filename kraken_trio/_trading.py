@@ -111,6 +111,19 @@ def _choice(name: str, value: Any, allowed: frozenset[str]) -> str:
     return str(value)
 
 
+def _flag(name: str, value: Any) -> bool:
+    """A real bool: ``"false"`` must never become True."""
+    if not isinstance(value, bool):
+        raise InvalidRequestError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
+def _userref(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**31) <= value < 2**31:
+        raise InvalidRequestError(f"{name} must be a 32-bit integer, got {value!r}")
+    return value
+
+
 def _check_symbol(symbol: Any) -> str:
     if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
         raise InvalidRequestError(f"symbol must look like 'BTC/USD', got {symbol!r}")
@@ -301,9 +314,7 @@ def _order_fields(prefix: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidRequestError(f"{p}no_mpp is only for market orders")
     for flag in ("post_only", "reduce_only", "margin", "no_mpp"):
         if fields.get(flag) is not None:
-            if not isinstance(fields[flag], bool):
-                raise InvalidRequestError(f"{p}{flag} must be a bool, got {fields[flag]!r}")
-            out[flag] = fields[flag]
+            out[flag] = _flag(f"{p}{flag}", fields[flag])
     if fields.get("fee_preference") is not None:
         out["fee_preference"] = _choice(f"{p}fee_preference", fields["fee_preference"], _FEE_PREF)
     if fields.get("stp_type") is not None:
@@ -348,7 +359,7 @@ def build_add_order(fields: Mapping[str, Any]) -> s.AddOrderParams:
     if "deadline" in fields:
         out["deadline"] = check_deadline(fields["deadline"])
     if "validate" in fields:
-        out["validate"] = bool(fields["validate"])
+        out["validate"] = _flag("validate", fields["validate"])
     return s.AddOrderParams(**out)
 
 
@@ -373,7 +384,7 @@ def build_batch_add(symbol: Any, orders: Any, deadline: Any, validate: Any) -> s
         symbol=_check_symbol(symbol),
         orders=checked,
         deadline=None if deadline is None else check_deadline(deadline),
-        validate=None if validate is None else bool(validate),
+        validate=None if validate is None else _flag("validate", validate),
     )
 
 
@@ -450,7 +461,7 @@ def build_amend_order(fields: Mapping[str, Any]) -> s.AmendOrderParams:
         if name in fields:
             out[name] = _choice(name, fields[name], _PRICE_TYPES)
     if "post_only" in fields:
-        out["post_only"] = bool(fields["post_only"])
+        out["post_only"] = _flag("post_only", fields["post_only"])
     if "deadline" in fields:
         out["deadline"] = check_deadline(fields["deadline"])
     if "symbol" in fields:
@@ -475,13 +486,10 @@ def build_edit_order(fields: Mapping[str, Any]) -> s.EditOrderParams:
     if "fee_preference" in fields:
         out["fee_preference"] = _choice("fee_preference", fields["fee_preference"], _FEE_PREF)
     if "order_userref" in fields:
-        ref = fields["order_userref"]
-        if isinstance(ref, bool) or not isinstance(ref, int):
-            raise InvalidRequestError(f"order_userref must be an integer, got {ref!r}")
-        out["order_userref"] = ref
+        out["order_userref"] = _userref("order_userref", fields["order_userref"])
     for flag in ("post_only", "reduce_only", "validate"):
         if flag in fields:
-            out[flag] = bool(fields[flag])
+            out[flag] = _flag(flag, fields[flag])
     if "deadline" in fields:
         out["deadline"] = check_deadline(fields["deadline"])
     if len(out) == 2:
