@@ -491,14 +491,6 @@ async def test_connect_with_a_rejected_key_raises_at_once() -> None:
         assert token_requests(fake) == 2
 
 
-_TOKEN_REJECTED = pytest.mark.xfail(
-    strict=True,
-    reason="bug: Kraken's 'Token(s) not found' (a rejected token) surfaces as SubscriptionError "
-    "on subscribe and plain KrakenAPIError on add_order, not as AuthenticationError",
-)
-
-
-@_TOKEN_REJECTED
 async def test_rejected_token_on_subscribe_is_an_authentication_error() -> None:
     async with connected() as (fake, k):
         fake.spot_faults(PRIVATE).reject_next_auth()
@@ -508,7 +500,6 @@ async def test_rejected_token_on_subscribe_is_an_authentication_error() -> None:
         assert info.value.error == "Token(s) not found"
 
 
-@_TOKEN_REJECTED
 async def test_rejected_token_on_add_order_is_an_authentication_error() -> None:
     async with connected() as (fake, k):
         fake.spot_faults(PRIVATE).reject_next_auth()
@@ -889,12 +880,6 @@ async def test_cancel_order_replies_split_across_a_drop_fail_the_call() -> None:
         assert len(frames(fake, PRIVATE, "cancel_order")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cancel_order(order_userref=N) expects one reply per userref, but Kraken "
-    "answers once per order cancelled; with two orders under one userref the call returns "
-    "after the first reply and the second is dropped as unrouted",
-)
 async def test_cancel_order_by_a_shared_userref_waits_for_every_order() -> None:
     async with connected() as (fake, k):
         price = resting_price(fake)
