@@ -228,13 +228,6 @@ async def _small_round_trip(k: KrakenClient) -> None:
         await sub.__anext__()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: max_message_size is only enforced for messages that arrive in pieces "
-    "(WebSocket._handle appends a message completed by a single wsproto event without calling "
-    "_grow), so a 16 KiB frame passes a client whose max_message_size is 4 KiB; expected: "
-    "refused, logged naming max_message_size, counted in bad_messages, feed recovers",
-)
 async def test_oversized_message_is_refused_logged_counted_and_the_feed_recovers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -264,11 +257,6 @@ async def test_oversized_message_is_refused_logged_counted_and_the_feed_recovers
                 assert k.statistics()[PUBLIC].bad_messages == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: KrakenClient.statistics() is documented as a synchronous snapshot but returns "
-    "the connection's live ConnectionStatistics object, so a saved value keeps changing",
-)
 async def test_statistics_are_a_snapshot() -> None:
     async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
         with trio.fail_after(10):

@@ -28,13 +28,6 @@ STORM_SECONDS = float(os.environ.get("KRAKEN_TRIO_STORM_SECONDS", "12"))
 # ----------------------------------------------------------------------------- regressions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a frame queued for the writer after the server's close frame was read makes "
-    "wsproto raise LocalProtocolError (state CLOSED) in Connection._writer -> "
-    "WebSocket.encode_text/encode_ping; _guard only catches TransportClosed, so the error "
-    "escapes and kills open_kraken instead of reconnecting",
-)
 async def test_frames_queued_while_the_server_closes_do_not_crash_the_client() -> None:
     async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
         events = k.events()
@@ -163,11 +156,6 @@ async def test_slow_consumer_under_a_firehose_gets_its_policy_and_nothing_else_s
 # ----------------------------------------------------------------------------- the storm
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: frames queued after the server's close frame crash the client with wsproto's "
-    "LocalProtocolError (see test_frames_queued_while_the_server_closes_do_not_crash_the_client)",
-)
 async def test_random_fault_storm_leaves_everything_consistent() -> None:
     summary = await run_storm(STORM_SEED, STORM_SECONDS)
     print(f"\n{summary}")  # shown by `pytest -s`
