@@ -673,27 +673,9 @@ LOCAL_CASES: list[tuple[str, Callable[[KrakenClient], Any], str]] = [
 ]
 
 
-_COERCED = pytest.mark.xfail(
-    strict=True,
-    reason="bug: amend_order/edit_order flags and validate are coerced with bool(), so "
-    "post_only='false' is sent as post_only: true; edit_order's order_userref is not "
-    "range-checked (add_order's is)",
-)
-_BUGS = {
-    "amend-post-only-text",
-    "edit-reduce-only-text",
-    "edit-userref-out-of-range",
-    "add-validate-text",
-    "batch-validate-text",
-}
-
-
 @pytest.mark.parametrize(
     ("call", "field"),
-    [
-        pytest.param(call, field, id=name, marks=[_COERCED] if name in _BUGS else [])
-        for name, call, field in LOCAL_CASES
-    ],
+    [pytest.param(call, field, id=name) for name, call, field in LOCAL_CASES],
 )
 async def test_local_checks_name_the_field_and_send_nothing(
     call: Callable[[KrakenClient], Any], field: str
