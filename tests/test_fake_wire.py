@@ -42,3 +42,21 @@ def test_known_literals() -> None:
 def test_timestamps() -> None:
     assert ts6(0.25) == "1970-01-01T00:00:00.250000Z"
     assert ts9(1_696_436_700 * 10**9) == "2023-10-04T16:25:00.000000000Z"
+
+
+def test_public_exports() -> None:
+    import kraken_trio.testing as testing
+
+    assert sorted(testing.__all__) == [
+        "DEFAULT_PAIRS",
+        "FakeKraken",
+        "Faults",
+        "Market",
+        "PairSpec",
+        "Received",
+        "RestFaults",
+        "RestRequest",
+        "open_fake_kraken",
+    ]
+    for name in testing.__all__:
+        assert getattr(testing, name) is not None
