@@ -211,6 +211,9 @@ class Exchange:
             now = time.time()
             for symbol in self.market.symbols:
                 self.market.show_engine_orders(symbol, engine.resting(symbol), now)
+
+    def requests_handled(self) -> None:
+        """Wake the timer task: a trading request may have (re)armed the dead man's switch."""
         self.deadman_changed.set()
         self.deadman_changed = trio.Event()
 
@@ -1301,6 +1304,7 @@ class PrivateServer(PublicServer):
                 frame = _response(method, req_id, time_in, error=reply.error or "EGeneral:Error")
             conn.push(frame)
         self.exchange.pump()
+        self.exchange.requests_handled()
 
 
 class Level3Server(SpotServer):
