@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -156,3 +157,36 @@ async def test_plugin_is_harmless_without_pytest_trio(tmp_path: Path) -> None:
     code, out = await _pytest(tmp_path, "-p", "no:trio", "--fixtures")
     assert code == 0, out
     assert "fake_kraken" in out
+
+
+def _free_base_port() -> int:
+    """A base port whose next seven ports were free a moment ago."""
+    for base in range(41_000, 60_000, 97):
+        socks: list[socket.socket] = []
+        try:
+            for offset in range(7):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return base
+    raise AssertionError("no free port range")
+
+
+async def test_base_port_lays_the_servers_out_in_order() -> None:
+    base = _free_base_port()
+    async with open_fake_kraken(update_interval=0, base_port=base) as fake:
+        ports = {
+            key: int(url.rsplit(":", 1)[1].split("/")[0]) for key, url in fake.endpoints.items()
+        }
+        assert ports[WsKey.SPOT_PUBLIC_V2] == base
+        assert ports[WsKey.SPOT_PRIVATE_V2] == base + 1
+        assert ports[WsKey.SPOT_L3_V2] == base + 2
+        assert ports[WsKey.SPOT_BETA_PUBLIC_V2] == base + 3
+        assert ports[WsKey.SPOT_BETA_PRIVATE_V2] == base + 4
+        assert fake.rest_url == f"http://127.0.0.1:{base + 5}"
+        assert ports[WsKey.DERIVATIVES_PUBLIC_V1] == base + 6

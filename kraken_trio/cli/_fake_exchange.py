@@ -30,8 +30,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--port",
         type=int,
         default=0,
-        help="base port: public, private, level3, beta public, beta private, REST take "
-        "PORT..PORT+5 (default: ephemeral ports)",
+        help="base port: public, private, level3, beta public, beta private, REST, futures "
+        "take PORT..PORT+6 (default: ephemeral ports)",
     )
     parser.add_argument("--seed", type=int, default=0, help="market seed (default 0)")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
@@ -74,7 +74,7 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.port < 0 or args.port > 65535 - 6:
+    if args.port < 0 or args.port > 65535 - 7:
         print(f"kraken-trio fake-exchange: --port {args.port} is out of range", file=sys.stderr)
         return 2
     if args.update_interval < 0:

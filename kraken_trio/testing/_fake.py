@@ -242,8 +242,8 @@ async def open_fake_kraken(
             the engine fills them when the market trades through their price).
         host: Interface to bind.
         base_port: 0 for ephemeral ports; otherwise the servers take ``base_port`` (public),
-            +1 (private), +2 (level3), +3 (beta public), +4 (beta private), +5 (REST);
-            the futures server always takes an ephemeral port.
+            +1 (private), +2 (level3), +3 (beta public), +4 (beta private), +5 (REST),
+            +6 (futures).
 
     Yields:
         The running :class:`FakeKraken`.
@@ -352,7 +352,8 @@ async def _start(
             api_secret=secret,
             update_interval=update_interval or None,
         )
-        futures_url: str = await nursery.start(futures.run)
+        futures_port = base_port + len(spot) + 1 if base_port else 0
+        futures_url: str = await nursery.start(partial(futures.run, host=host, port=futures_port))
         endpoints[WsKey.DERIVATIVES_PUBLIC_V1] = futures_url
         endpoints[WsKey.DERIVATIVES_PRIVATE_V1] = futures_url
     fake = FakeKraken(
