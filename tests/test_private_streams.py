@@ -1193,3 +1193,43 @@ async def test_cancelling_a_cancel_order_by_userref_leaves_no_pending_entry() ->
             assert scope.cancelled_caught
         assert k.statistics()[PRIVATE].pending_requests == 0
         faults.delay = 0
+
+
+async def test_futures_challenge_that_never_completes_ends_the_subscribe_in_time() -> None:
+    async with open_fake_kraken(update_interval=None) as fake:
+        fake.faults(FUTURES).delay = 1.0  # the challenge answer comes after auth_timeout
+        async with client_for(
+            fake, auth_timeout=0.2, connect_timeout=0.3, request_timeout=0.3, close_timeout=0.2
+        ) as k:
+            start = trio.current_time()
+            with trio.fail_after(5), pytest.raises(RequestTimeoutError) as info:
+                async with k.subscribe("open_orders"):
+                    pytest.fail("subscribed without a challenge")
+            assert trio.current_time() - start < 1.5
+            fake.faults(FUTURES).delay = 0
+        assert info.value.method == "subscribe"
+        subscribes = [
+            r.message
+            for r in fake.futures.received
+            if isinstance(r.message, dict) and r.message.get("event") == "subscribe"
+        ]
+        assert subscribes == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a subscribe that timed out before its frame was ever sent (no challenge yet) "
+    "raises RequestTimeoutError(sent=True): 'the request was sent and may be live'",
+)
+async def test_a_subscribe_never_sent_does_not_claim_it_was_sent() -> None:
+    async with open_fake_kraken(update_interval=None) as fake:
+        fake.faults(FUTURES).delay = 1.0
+        async with client_for(
+            fake, auth_timeout=0.2, connect_timeout=0.3, request_timeout=0.3, close_timeout=0.2
+        ) as k:
+            with trio.fail_after(5), pytest.raises(RequestTimeoutError) as info:
+                async with k.subscribe("open_orders"):
+                    pytest.fail("subscribed without a challenge")
+            fake.faults(FUTURES).delay = 0
+        assert info.value.sent is False
+        assert "never sent" in str(info.value)
