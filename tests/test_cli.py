@@ -535,3 +535,27 @@ async def test_live_book_view_resyncs_after_a_bad_checksum() -> None:
     last = text.split("\x1b[H\x1b[2J")[-1]
     assert "checksum \x1b[32mOK" in last  # back in sync after the resync
     assert "mismatches: 1, resyncs: 1" in last
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["ticker", "BTC/USD", "ETH/USD"], ["BTC/USD", "ETH/USD", "chg %"]),
+        (["trades", "BTC/USD"], ["BTC/USD", "side", "price"]),
+        (["ohlc", "BTC/USD", "--interval", "5"], ["begin", "BTC/USD", "trades"]),
+        (["instrument"], ["pairs,", "SHIB/USD", "price step"]),
+        (["level3", "BTC/USD"], ["checksum \x1b[32mOK", "spread"]),
+        (["executions"], ["exec_type", "order_id"]),
+        (["balances"], ["USD", "100000.00000"]),
+        (["futures", "ticker", "PI_XBTUSD"], ["PI_XBTUSD", "mark"]),
+        (["futures", "trade", "PI_XBTUSD"], ["PI_XBTUSD", "seq"]),
+        (["futures", "heartbeat"], ['"feed":"heartbeat"']),
+    ],
+)
+async def test_every_stream_has_a_live_view(argv: list[str], shown: list[str]) -> None:
+    code, text = await run_on_terminal([*argv, "--fake", "--duration", "2.5"])
+    assert code == 0, text[-2000:]
+    last = text.split("\x1b[H\x1b[2J")[-1]
+    assert f"kraken-trio {argv[0]}" in last
+    for needle in shown:
+        assert needle in last, (needle, last)

@@ -33,7 +33,7 @@ from .._errors import InvalidRequestError, KrakenError
 from .._proto import spot as s
 from . import Command
 from ._output import EXIT_ARGS, EXIT_OK, Screen, classify, log_to, positive_float, run_trio
-from ._streams import BOLD, DIM, GREEN, RED, RESET
+from ._streams import BOLD, DIM, GREEN, RED, RESET, format_execution
 
 __all__ = ["COMMAND", "Demo"]
 
@@ -157,7 +157,7 @@ class Demo:
             f"{wallet}{RESET}",
         ]
         exec_room = max(2, rows - 1 - len(lines) - len(self.notes))
-        lines += [_execution_row(e) for e in list(self.executions)[-exec_room:]]
+        lines += [format_execution(e) for e in list(self.executions)[-exec_room:]]
         lines += [f"{DIM}{n}{RESET}" for n in self.notes]
         return lines
 
@@ -394,23 +394,6 @@ class Demo:
 
 class _UnknownPair(InvalidRequestError):
     pass
-
-
-def _execution_row(e: s.Execution) -> str:
-    """One compact executions row (fits 80 columns)."""
-    if e.exec_type == "trade":
-        detail = f"fill {e.last_qty} @ {e.last_price}"
-    elif e.order_qty is not None:
-        at = f" @ {e.limit_price}" if e.limit_price is not None else ""
-        detail = f"{e.order_qty}{at}"
-    else:
-        detail = ""
-    if e.order_status and e.order_status != e.exec_type:
-        detail = f"{detail} -> {e.order_status}".strip()
-    return (
-        f"{e.exec_type or '-':<11} {e.order_id or '-':<19} {e.side or '':<4} "
-        f"{e.order_type or '':<6} {detail}"
-    )
 
 
 def _to_tick(price: Decimal, tick: Decimal, rounding: str) -> Decimal:

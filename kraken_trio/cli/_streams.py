@@ -133,14 +133,14 @@ class TickerView(View):
 
     def body(self, rows: int) -> list[str]:
         out = [
-            f"{'symbol':<10} {'bid':>14} {'bid qty':>14} {'ask':>14} {'ask qty':>14} "
-            f"{'last':>14} {'change %':>9} {'volume':>16}"
+            f"{'symbol':<9} {'bid':>11} {'bid qty':>11} {'ask':>11} {'ask qty':>11} "
+            f"{'last':>11} {'chg %':>6} {'volume':>16}"
         ]
         for t in self.rows.values():
             colour = GREEN if t.change_pct >= 0 else RED
             out.append(
-                f"{t.symbol:<10} {_d(t.bid, 14)} {_d(t.bid_qty, 14)} {_d(t.ask, 14)} "
-                f"{_d(t.ask_qty, 14)} {_d(t.last, 14)} {colour}{_d(t.change_pct, 9)}{RESET} "
+                f"{t.symbol:<9} {_d(t.bid, 11)} {_d(t.bid_qty, 11)} {_d(t.ask, 11)} "
+                f"{_d(t.ask_qty, 11)} {_d(t.last, 11)} {colour}{_d(t.change_pct, 6)}{RESET} "
                 f"{_d(t.volume, 16)}"
             )
         return out
@@ -212,12 +212,12 @@ class TradesView(View):
             self.trades.extend(msg.data)
 
     def body(self, rows: int) -> list[str]:
-        out = [f"{'time':<26} {'symbol':<10} {'side':<5} {'price':>16} {'qty':>16} {'type':<7}"]
+        out = [f"{'time':<15} {'symbol':<10} {'side':<5} {'price':>14} {'qty':>14} {'type':<7}"]
         for t in list(self.trades)[-(rows - 1) :][::-1]:
             colour = GREEN if t.side == "buy" else RED
             out.append(
-                f"{t.timestamp.isoformat():<26.26} {t.symbol:<10} {colour}{t.side:<5}{RESET} "
-                f"{_d(t.price, 16)} {_d(t.qty, 16)} {t.ord_type:<7}"
+                f"{t.timestamp.strftime('%H:%M:%S.%f'):<15.15} {t.symbol:<10} "
+                f"{colour}{t.side:<5}{RESET} {_d(t.price, 14)} {_d(t.qty, 14)} {t.ord_type:<7}"
             )
         return out
 
@@ -234,15 +234,15 @@ class OhlcView(View):
 
     def body(self, rows: int) -> list[str]:
         out = [
-            f"{'symbol':<10} {'interval begin':<26} {'open':>14} {'high':>14} {'low':>14} "
-            f"{'close':>14} {'trades':>7} {'volume':>14}"
+            f"{'symbol':<9} {'begin':<11} {'open':>11} {'high':>11} {'low':>11} "
+            f"{'close':>11} {'trades':>6} {'volume':>14}"
         ]
         latest = sorted(self.candles.values(), key=lambda c: c.interval_begin)[-(rows - 1) :]
         for c in reversed(latest):
             out.append(
-                f"{c.symbol:<10} {c.interval_begin.isoformat():<26.26} {_d(c.open, 14)} "
-                f"{_d(c.high, 14)} {_d(c.low, 14)} {_d(c.close, 14)} {c.trades:>7} "
-                f"{_d(c.volume, 14)}"
+                f"{c.symbol:<9} {c.interval_begin.strftime('%m-%d %H:%M'):<11} "
+                f"{_d(c.open, 11)} {_d(c.high, 11)} {_d(c.low, 11)} {_d(c.close, 11)} "
+                f"{c.trades:>6} {_d(c.volume, 14)}"
             )
         return out
 
@@ -291,16 +291,21 @@ class ExecutionsView(View):
 
 
 def format_execution(e: s.Execution | None) -> str:
-    """One executions row (or the header for ``None``)."""
+    """One compact executions row (fits 80 columns), or the header for ``None``."""
     if e is None:
-        return (
-            f"{'exec_type':<12} {'status':<16} {'order_id':<20} {'side':<5} {'type':<11} "
-            f"{'qty':>12} {'limit':>12} {'last qty':>12} {'last px':>12}"
-        )
+        return f"{'exec_type':<11} {'order_id':<19} {'side':<4} {'type':<6} detail"
+    if e.exec_type == "trade":
+        detail = f"fill {e.last_qty} @ {e.last_price}"
+    elif e.order_qty is not None:
+        at = f" @ {e.limit_price}" if e.limit_price is not None else ""
+        detail = f"{e.order_qty}{at}"
+    else:
+        detail = ""
+    if e.order_status and e.order_status != e.exec_type:
+        detail = f"{detail} -> {e.order_status}".strip()
     return (
-        f"{e.exec_type or '-':<12} {e.order_status or '-':<16} {e.order_id or '-':<20.20} "
-        f"{e.side or '-':<5} {e.order_type or '-':<11} {_d(e.order_qty, 12)} "
-        f"{_d(e.limit_price, 12)} {_d(e.last_qty, 12)} {_d(e.last_price, 12)}"
+        f"{e.exec_type or '-':<11} {e.order_id or '-':<19} {e.side or '':<4} "
+        f"{e.order_type or '':<6} {detail}"
     )
 
 
@@ -336,13 +341,13 @@ class FuturesTickerView(View):
             self.rows[msg.product_id] = msg
 
     def body(self, rows: int) -> list[str]:
-        out = [f"{'product':<14} {'bid':>14} {'ask':>14} {'last':>14} {'mark':>14} {'volume':>14}"]
+        out = [f"{'product':<12} {'bid':>11} {'ask':>11} {'last':>11} {'mark':>14} {'volume':>14}"]
         for t in self.rows.values():
             last = getattr(t, "last", None)
             mark = getattr(t, "mark_price", None)
             out.append(
-                f"{t.product_id:<14} {_d(t.bid, 14)} {_d(t.ask, 14)} {_d(last, 14)} "
-                f"{_d(mark, 14)} {_d(t.volume, 14)}"
+                f"{t.product_id:<12} {_d(t.bid, 11)} {_d(t.ask, 11)} {_d(last, 11)} "
+                f"{_d(mark, 14)[:14]} {_d(t.volume, 14)}"
             )
         return out
 
