@@ -289,3 +289,17 @@ async def test_wait_until_and_live_subscriptions(fake: FakeKraken) -> None:
             assert server.live_subscriptions() == {c.status["connection_id"]: {("book", "ETH/USD")}}
         with trio.fail_after(5):
             await server.wait_until(lambda: server.live_subscriptions() == {})
+
+
+async def test_faults_can_target_one_connection(fake: FakeKraken) -> None:
+    faults = fake.faults(WsKey.SPOT_PUBLIC_V2)
+    async with connect(url(fake)) as a, connect(url(fake)) as b:
+        await faults.send_raw("not json", connection_id=a.status["connection_id"])
+        assert await a.recv_raw() == "not json"
+        assert await faults.drop(connection_id=b.status["connection_id"]) == 1
+        with pytest.raises(ConnectionClosed):
+            await b.recv()
+        await a.send({"method": "ping", "req_id": 1})
+        assert (await a.recv())["method"] == "pong"
+        assert fake.public.connection_ids == [a.status["connection_id"]]
+        assert await faults.drop(connection_id=12345) == 0

@@ -38,9 +38,11 @@ class Received:
 class FaultTarget(Protocol):
     """What a server offers its :class:`Faults` object."""
 
-    async def _drop_connections(self, *, reset: bool) -> int: ...
+    async def _drop_connections(self, *, reset: bool, connection_id: int | None = None) -> int: ...
 
-    async def _send_raw_all(self, payload: str | bytes) -> None: ...
+    async def _send_raw_all(
+        self, payload: str | bytes, *, connection_id: int | None = None
+    ) -> None: ...
 
     async def _restart(self) -> None: ...
 
@@ -69,17 +71,26 @@ class Faults:
             f"auth_rejects={self._auth_rejects}, rate_limits={self._rate_limits})"
         )
 
-    async def drop(self, *, reset: bool = False) -> int:
+    async def drop(self, *, reset: bool = False, connection_id: int | None = None) -> int:
         """Close every live connection: a close frame (1001), or an abrupt TCP reset.
+
+        Args:
+            reset: Reset the TCP connection instead of closing the WebSocket.
+            connection_id: Only this connection (default: all of them).
 
         Returns:
             How many connections were dropped.
         """
-        return await self._target._drop_connections(reset=reset)
+        return await self._target._drop_connections(reset=reset, connection_id=connection_id)
 
-    async def send_raw(self, payload: str | bytes) -> None:
-        """Send ``payload`` as is to every connection: text frame for str, binary for bytes."""
-        await self._target._send_raw_all(payload)
+    async def send_raw(self, payload: str | bytes, *, connection_id: int | None = None) -> None:
+        """Send ``payload`` as is: a text frame for str, a binary frame for bytes.
+
+        Args:
+            payload: The frame's content (for example malformed or invalid JSON).
+            connection_id: Only to this connection (default: every connection).
+        """
+        await self._target._send_raw_all(payload, connection_id=connection_id)
 
     def refuse(self, seconds: float) -> None:
         """Refuse new connections (HTTP 503 on the upgrade) for ``seconds``."""

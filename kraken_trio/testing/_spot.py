@@ -985,8 +985,14 @@ class SpotServer:
 
     # --- faults ---
 
-    async def _drop_connections(self, *, reset: bool) -> int:
-        conns = list(self._conns.values())
+    def _selected(self, connection_id: int | None) -> list[_Conn]:
+        if connection_id is None:
+            return list(self._conns.values())
+        conn = self._conns.get(connection_id)
+        return [conn] if conn is not None else []
+
+    async def _drop_connections(self, *, reset: bool, connection_id: int | None = None) -> int:
+        conns = self._selected(connection_id)
         for conn in conns:
             self._forget(conn)
             if reset:
@@ -1001,8 +1007,10 @@ class SpotServer:
             conn.scope.cancel()
         return len(conns)
 
-    async def _send_raw_all(self, payload: str | bytes) -> None:
-        for conn in list(self._conns.values()):
+    async def _send_raw_all(
+        self, payload: str | bytes, *, connection_id: int | None = None
+    ) -> None:
+        for conn in self._selected(connection_id):
             conn.push(payload)
         await trio.lowlevel.checkpoint()
 
