@@ -2,8 +2,19 @@
 
 ``open_fake_kraken()`` starts real servers on 127.0.0.1 that speak Kraken's Spot WebSocket v2,
 Futures WebSocket v1 and the REST token call, over a seeded synthetic market and a matching
-engine. The pytest plugin (``fake_kraken`` fixture) is registered through the ``pytest11``
-entry point.
+engine::
+
+    async with open_fake_kraken(seed=1, update_interval=0) as fake:
+        url = fake.endpoints[WsKey.SPOT_PUBLIC_V2]      # ws://127.0.0.1:<port>/v2
+        ...                                             # connect any client to it
+        await fake.step(10)                             # move the market deterministically
+        await fake.faults(WsKey.SPOT_PUBLIC_V2).drop()  # and break it on demand
+        assert fake.public.subscriptions() == {}        # what the server holds
+
+Credentials for the private endpoints are ``fake.api_key``/``fake.api_secret`` (the token
+comes from ``POST {fake.rest_url}/0/private/GetWebSocketsToken``). The pytest plugin
+(``fake_kraken`` fixture, ``fake_kraken_options`` to configure it) is registered through the
+``pytest11`` entry point; ``kraken-trio fake-exchange`` runs the same exchange standalone.
 """
 
 from ._fake import FakeKraken as FakeKraken
