@@ -744,3 +744,15 @@ async def test_trade_snapshot_is_sent_even_before_any_trade() -> None:
         assert (await c.recv())["success"] is True
         snap = await c.recv()
         assert (snap["channel"], snap["type"], snap["data"]) == ("trade", "snapshot", [])
+
+
+async def test_trading_on_the_public_endpoint_is_permission_denied(fake: FakeKraken) -> None:
+    async with connect(public(fake)) as c:
+        await c.send({"method": "add_order", "params": {"symbol": "BTC/USD"}, "req_id": 3})
+        err = await c.recv()
+        assert (err["error"], err["method"], err["req_id"], err["success"]) == (
+            "EGeneral:Permission denied",
+            "add_order",
+            3,
+            False,
+        )

@@ -23,6 +23,8 @@ marked *chosen*):
   python-kraken-sdk capture shows.
 - private requests with a missing, unknown or expired token: ``Token(s) not found``
   (the live text for ``edit_order``; used for every private request, *chosen*).
+- a trading method sent to the public or level3 endpoint: ``EGeneral:Permission denied``
+  (*chosen*).
 """
 
 from __future__ import annotations
@@ -831,6 +833,8 @@ class SpotServer:
     async def _method(
         self, conn: _Conn, method: str, params: dict[str, Any], req_id: int | None, time_in: str
     ) -> None:
+        if method in TRADING_METHODS:  # trading needs the authenticated endpoint
+            raise _Reject("EGeneral:Permission denied")
         raise _Reject("Unsupported event")
 
     async def _subscription(
