@@ -81,7 +81,9 @@ def _run(args: argparse.Namespace) -> int:
         print("kraken-trio fake-exchange: --update-interval must be >= 0", file=sys.stderr)
         return 2
     try:
-        trio.run(_serve, args, sys.stdout)
+        # Ctrl-C is delivered to the main task at a checkpoint (inside the exchange's block),
+        # so it leaves as a plain KeyboardInterrupt, never from inside a server task.
+        trio.run(_serve, args, sys.stdout, restrict_keyboard_interrupt_to_checkpoints=True)
     except KeyboardInterrupt:  # Ctrl-C is how this command is meant to stop
         return 0
     except OSError as exc:
