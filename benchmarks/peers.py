@@ -746,7 +746,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("whatif"):
         from .whatif import apply
 
-        apply(spec["whatif"])
+        try:
+            apply(spec["whatif"])
+        except RuntimeError as exc:  # the library changed under the experiment
+            return {"skipped": str(exc), "messages": 0, "elapsed": 0.0, "cpu": 0.0}
     if spec["peer"] == "sink":
         return fn(spec)  # type: ignore[no-any-return]
     if spec["peer"] in TRIO_PEERS:

@@ -34,7 +34,8 @@ def patch_anext() -> None:
 
     cls: Any = _subscription.Subscription
     original = cls.__anext__
-    if not hasattr(cls, "_push") or "_recv" not in cls.__init__.__code__.co_names:
+    needed = {"_state", "_pending_lost", "_recv", "_delivered"}
+    if not needed <= set(cls.__init__.__code__.co_names):
         raise RuntimeError("Subscription changed: the anext what-if no longer applies")
 
     async def __anext__(self: Any) -> Any:
@@ -66,7 +67,11 @@ def patch_frames() -> None:
 
     cls: Any = _transport.WebSocket
     original_init = cls.__init__
-    if "_ws" not in original_init.__code__.co_names or not hasattr(cls, "_handle"):
+    needed = {"_stream", "_ws", "_closed", "_control_out", "_text_parts", "_buffered"}
+    methods = ("_handle", "_fail", "_flush_control")
+    if not needed <= set(original_init.__code__.co_names) or not all(
+        hasattr(cls, m) for m in methods
+    ):
         raise RuntimeError("WebSocket changed: the frames what-if no longer applies")
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -154,6 +159,13 @@ def _patch_request(*, direct: bool, lean: bool) -> None:
     from kraken_trio._proto.codec import encode_request
 
     cls: Any = c.Connection
+    import inspect
+
+    expected_params = ["self", "method", "params", "expected", "cl_ord_id"]
+    if list(inspect.signature(cls.request).parameters) != expected_params:
+        raise RuntimeError(
+            "Connection.request's signature changed: the request what-ifs no longer apply"
+        )
 
     def _send_lock(conn: Any) -> trio.Lock:
         lock: trio.Lock | None = getattr(conn, "_whatif_lock", None)

@@ -64,6 +64,7 @@ def test_quick_stream_scenario_runs_end_to_end(tmp_path: Path) -> None:
             "stream",
             "--peers",
             "kraken_trio",
+            "--no-whatif",
             "--output",
             str(out),
             "--json",
@@ -80,7 +81,7 @@ def test_quick_stream_scenario_runs_end_to_end(tmp_path: Path) -> None:
     rows = [line for line in text.splitlines() if line.startswith("| stream |")]
     assert any("kraken_trio" in row for row in rows), text
     assert any("sender alone" in row for row in rows), text
-    runs = json.loads((tmp_path / "runs.json").read_text())
+    runs = json.loads((tmp_path / "runs.json").read_text())["rows"]
     kt = next(r for r in runs if r["peer"] == "kraken_trio")["runs"][0]
     sink = next(r for r in runs if r["peer"] == "sink")["runs"][0]
     assert kt["messages"] == 20_000  # every update of the quick stream reached `async for`
