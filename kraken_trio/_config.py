@@ -70,7 +70,8 @@ class Config:
         reconnect_delay: First backoff delay; doubles per failed attempt (full jitter).
         reconnect_delay_max: Cap of the backoff delay.
         max_reconnects: Consecutive failed attempts before giving up; ``None`` retries forever.
-        buffer_size: Default per-subscription buffer (messages).
+        buffer_size: Default per-subscription buffer (messages). Larger than what one
+            256 KiB socket read can hold, so a batch never overflows a consumer that keeps up.
         max_message_size: Largest frame accepted from the server, in bytes.
         rest_timeout: Bound on one REST call (token fetch).
         ssl_context: TLS settings for ``wss://`` endpoints; by default the system's trust
@@ -86,7 +87,7 @@ class Config:
     reconnect_delay: float = 0.5
     reconnect_delay_max: float = 30.0
     max_reconnects: int | None = None
-    buffer_size: int = 1024
+    buffer_size: int = 8192
     max_message_size: int = 16 * 1024 * 1024
     rest_timeout: float = 10.0
     endpoints: Mapping[WsKey, str] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))

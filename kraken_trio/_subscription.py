@@ -26,6 +26,7 @@ __all__ = ["Gap", "OverflowPolicy", "Subscription", "SubscriptionStatistics"]
 log = logging.getLogger("kraken_trio")
 
 OverflowPolicy = Literal["raise", "drop_oldest", "latest"]
+_YIELD_EVERY = 1024
 _POLICIES = ("raise", "drop_oldest", "latest")
 
 T = TypeVar("T")
@@ -100,6 +101,7 @@ class Subscription(Generic[T]):
         self._lost = 0
         self._conflated = 0
         self._gaps = 0
+        self._fast = 0
 
     def __repr__(self) -> str:
         return f"<Subscription {self.channel} {[s for s in self.symbols if s]} state={self._state}>"
@@ -122,6 +124,24 @@ class Subscription(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
+        if self._state == "open" and not self._pending_lost:
+            # Fast path: the connection task hands over a whole read batch at once, so a
+            # buffered message is taken without a scheduler pass. Cancellation is still
+            # checked on every call, and a full checkpoint happens every _YIELD_EVERY
+            # messages so other tasks get their turn.
+            try:
+                item = self._recv.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                pass
+            else:
+                self._fast += 1
+                if self._fast >= _YIELD_EVERY:
+                    self._fast = 0
+                    await trio.lowlevel.checkpoint()
+                else:
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                self._delivered += 1
+                return item  # type: ignore[no-any-return]
         if self._state == "new":
             await self.open()
         if self._pending_lost:

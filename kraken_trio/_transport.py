@@ -10,18 +10,20 @@ task yields. Sending is done by exactly one writer (see :mod:`kraken_trio._conne
 from __future__ import annotations
 
 import contextlib
+import os
 import ssl
+import struct
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import trio
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
     Event,
-    Message,
     Ping,
     Pong,
     RejectConnection,
@@ -48,6 +50,28 @@ Frame = bytes | str | Oversized
 :class:`Oversized` marker for a message that was too large and dropped."""
 
 _READ_SIZE = 256 * 1024
+_SHORT = struct.Struct(">H")
+_LONG = struct.Struct(">Q")
+
+
+def _client_text_frame(payload: bytes) -> bytes:
+    """One masked, unfragmented client text frame (RFC 6455 §5.2-5.3).
+
+    Masks the payload with a single big-integer XOR instead of wsproto's per-byte loop.
+    """
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, 0x80 | n))
+    elif n < 65536:
+        header = bytes((0x81, 0x80 | 126)) + _SHORT.pack(n)
+    else:
+        header = bytes((0x81, 0x80 | 127)) + _LONG.pack(n)
+    key = os.urandom(4)
+    if not n:
+        return header + key
+    stream = (key * (n // 4 + 1))[:n]
+    masked = int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")
+    return header + key + masked.to_bytes(n, "big")
 
 
 class TransportClosed(Exception):
@@ -70,7 +94,13 @@ class TransportClosed(Exception):
 class WebSocket:
     """One client WebSocket connection. Not safe for concurrent senders: use one writer."""
 
-    def __init__(self, stream: trio.abc.Stream, ws: WSConnection, max_message_size: int) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        ws: WSConnection,
+        max_message_size: int,
+        initial: bytes = b"",
+    ) -> None:
         self._stream = stream
         self._ws = ws
         self._max_message_size = max_message_size
@@ -82,7 +112,10 @@ class WebSocket:
         self._control_out: list[bytes] = []
         self.on_pong: Callable[[bytes], None] | None = None
         self.bytes_received = 0
-        self._buffered = True  # frames may have arrived together with the handshake response
+        # Bytes after the last complete frame: the next read continues them. Frames that
+        # arrived together with the handshake response start here too.
+        self._buf = bytearray(initial)
+        self._initial = bool(initial)
 
     @property
     def closed(self) -> bool:
@@ -101,30 +134,79 @@ class WebSocket:
         """
         if self._closed is not None:
             raise self._closed
-        if self._buffered:
-            self._buffered = False
-            early: list[Frame] = []
-            for event in self._ws.events():
-                self._handle(event, early)
-            if early:
-                return early
-        try:
-            data = await self._stream.receive_some(_READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            raise self._fail(f"connection broken: {exc!r}") from None
-        if not data:
-            raise self._fail("connection closed by peer without a close frame")
-        self.bytes_received += len(data)
-        self._ws.receive_data(bytes(data))
+        if self._initial:
+            self._initial = False
+        else:
+            try:
+                data = await self._stream.receive_some(_READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                raise self._fail(f"connection broken: {exc!r}") from None
+            if not data:
+                raise self._fail("connection closed by peer without a close frame")
+            self.bytes_received += len(data)
+            self._buf += data
         frames: list[Frame] = []
         try:
-            for event in self._ws.events():
-                self._handle(event, frames)
+            self._parse(frames)
         except RemoteProtocolError as exc:
             raise self._fail(f"protocol error from server: {exc}") from None
         if self._control_out:
             await self._flush_control()
         return frames
+
+    def _parse(self, frames: list[Frame]) -> None:
+        """Split the buffer into whole frames.
+
+        The common case (an unmasked, unfragmented text frame: what Kraken sends) is parsed
+        here directly: wsproto's general-purpose parser costs as much as decoding the JSON.
+        Every other frame (control frames, fragments, binary, oversized) goes to wsproto
+        whole, so wsproto always sees frame boundaries and keeps its state right.
+        """
+        buf = self._buf
+        pos = 0
+        end = len(buf)
+        limit = self._max_message_size
+        to_wsproto: list[bytes] = []
+        while end - pos >= 2 and self._closed is None:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            n = b1 & 0x7F
+            head = 2
+            if n == 126:
+                if end - pos < 4:
+                    break
+                n = _SHORT.unpack_from(buf, pos + 2)[0]
+                head = 4
+            elif n == 127:
+                if end - pos < 10:
+                    break
+                n = _LONG.unpack_from(buf, pos + 2)[0]
+                head = 10
+            if b1 & 0x80:
+                head += 4
+            stop = pos + head + n
+            if stop > end:
+                break
+            # 0x81: FIN, no RSV bits, text. Not while wsproto holds a fragmented message.
+            if b0 == 0x81 and not b1 & 0x80 and not self._partial_size and n <= limit:
+                if to_wsproto:  # keep the order: wsproto's frames came first
+                    self._feed_wsproto(to_wsproto, frames)
+                try:
+                    frames.append(buf[pos + head : stop].decode())
+                except UnicodeDecodeError:
+                    raise self._fail("server sent a text frame that is not UTF-8") from None
+            else:
+                to_wsproto.append(bytes(buf[pos:stop]))
+            pos = stop
+        del buf[:pos]
+        if to_wsproto and self._closed is None:
+            self._feed_wsproto(to_wsproto, frames)
+
+    def _feed_wsproto(self, chunks: list[bytes], frames: list[Frame]) -> None:
+        self._ws.receive_data(b"".join(chunks))
+        chunks.clear()
+        for event in self._ws.events():
+            self._handle(event, frames)
 
     def _handle(self, event: Event, frames: list[Frame]) -> None:
         if isinstance(event, TextMessage | BytesMessage):
@@ -186,11 +268,10 @@ class WebSocket:
             TransportClosed: the connection is closing (for example the server's close frame
                 was read while this frame waited in the writer's queue).
         """
-        data = text.decode() if isinstance(text, bytes) else text
-        try:
-            return self._ws.send(Message(data=data))
-        except LocalProtocolError:
-            raise self._fail("connection is closing; frame not sent") from None
+        if self._ws.state is not ConnectionState.OPEN:
+            raise self._fail("connection is closing; frame not sent")
+        payload = text if isinstance(text, bytes) else text.encode()
+        return _client_text_frame(payload)
 
     def encode_ping(self, payload: bytes) -> bytes:
         """The wire bytes of one protocol ping.
@@ -269,19 +350,28 @@ async def connect_websocket(
         ws = WSConnection(ConnectionType.CLIENT)
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
         await stream.send_all(ws.send(Request(host=host, target=target)))
-        sock = WebSocket(stream, ws, max_message_size)
+        received = bytearray()
         while True:
             data = await stream.receive_some(_READ_SIZE)
             if not data:
                 raise TransportClosed("connection closed during the WebSocket handshake")
-            ws.receive_data(bytes(data))
+            received += data
+            head_end = received.find(b"\r\n\r\n")
+            if head_end < 0:
+                if len(received) > 65536:
+                    raise TransportClosed("handshake response too large")
+                continue
+            # wsproto gets exactly the HTTP head; frames that came with it are ours.
+            ws.receive_data(bytes(received[: head_end + 4]))
             for event in ws.events():
                 if isinstance(event, AcceptConnection):
-                    # Frames that arrived with the handshake stay buffered in wsproto.
-                    return sock
+                    return WebSocket(
+                        stream, ws, max_message_size, initial=bytes(received[head_end + 4 :])
+                    )
                 if isinstance(event, RejectConnection | RejectData):
                     status = getattr(event, "status_code", None)
                     raise TransportClosed(f"handshake rejected (HTTP {status})")
+            raise TransportClosed("the server's handshake response was incomplete")
     except (trio.BrokenResourceError, ssl.SSLError, OSError, RemoteProtocolError) as exc:
         await trio.aclose_forcefully(stream)
         # trio wraps TLS failures (a certificate that does not verify) as the cause.
