@@ -1239,23 +1239,32 @@ class FuturesExchange:
                 return
             await trio.sleep_until(deadline)
 
-    async def _drop_connections(self, *, reset: bool) -> int:
+    async def _drop_connections(self, *, reset: bool, connection_id: int | None = None) -> int:
         if reset:
-            return await self._close_all(1006, "reset", reset=True)
-        return await self._close_all(1001, "going away")
+            return await self._close_all(1006, "reset", reset=True, connection_id=connection_id)
+        return await self._close_all(1001, "going away", connection_id=connection_id)
 
-    async def _send_raw_all(self, payload: str | bytes) -> None:
+    async def _send_raw_all(
+        self, payload: str | bytes, *, connection_id: int | None = None
+    ) -> None:
         if not isinstance(payload, str | bytes):
             raise TypeError("payload must be str or bytes")
-        for conn in list(self._conns.values()):
-            conn.send(payload)
+        for cid, conn in list(self._conns.items()):
+            if connection_id is None or cid == connection_id:
+                conn.send(payload)
         await trio.lowlevel.checkpoint()
 
     async def _restart(self) -> None:
         await self._close_all(1012, "service restart")
 
-    async def _close_all(self, code: int, reason: str, *, reset: bool = False) -> int:
-        conns = list(self._conns.values())
+    async def _close_all(
+        self, code: int, reason: str, *, reset: bool = False, connection_id: int | None = None
+    ) -> int:
+        conns = [
+            conn
+            for cid, conn in self._conns.items()
+            if connection_id is None or cid == connection_id
+        ]
         for conn in conns:
             conn.abort(code, reason, reset=reset)
         for conn in conns:
