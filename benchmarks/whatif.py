@@ -16,6 +16,10 @@ rather than measuring something else.
   fragments, binary) to wsproto unchanged, so wsproto's state stays consistent. (Experiment
   only: it assumes nothing but complete frames arrived together with the handshake, true
   of the replay server, which speaks only when spoken to.)
+* ``directsend``, ``lean``, ``leandirect``, ``mask``: the order path (see
+  :func:`_patch_request` and :func:`patch_mask`).
+* ``checksum``: per-side cached checksum text with chained CRCs (:func:`patch_checksum`).
+* ``nogc``: the garbage collector off, an upper bound for ``gc=False`` message structs.
 """
 
 from __future__ import annotations
@@ -304,6 +308,74 @@ def patch_mask() -> None:
     cls.encode_text = encode_text
 
 
+def patch_checksum() -> None:
+    """L2Book checksum from per-side cached text, re-rendered only when that side's top ten
+    changed, and chained CRCs (``crc32(bids, crc32(asks))`` equals the CRC of the joined
+    text), so an update that touches one side (or only deep levels) renders less.
+    """
+    from zlib import crc32
+
+    from kraken_trio._proto import book as b
+
+    side_cls: Any = b._Side
+    book_cls: Any = b.L2Book
+    needed = {"_asks", "_bids", "_checksum", "_price_spec", "_qty_spec"}
+    if not needed <= set(book_cls.checksum.__code__.co_names) | set(
+        book_cls.__init__.__code__.co_names
+    ) or not hasattr(side_cls, "checksum_parts"):
+        raise RuntimeError("L2Book changed: the checksum what-if no longer applies")
+    dirty: dict[int, bool] = {}
+    texts: dict[int, bytes] = {}
+    top = b.CHECKSUM_LEVELS
+    original_set = side_cls.set
+    original_truncate = side_cls.truncate
+    original_clear = side_cls.clear
+
+    def set_(self: Any, price: Any, qty: Any) -> None:
+        prices = self.prices
+        n = len(prices)
+        if n < top:
+            dirty[id(self)] = True
+        elif self.descending:
+            if price >= prices[n - top]:
+                dirty[id(self)] = True
+        elif price <= prices[top - 1]:
+            dirty[id(self)] = True
+        original_set(self, price, qty)
+
+    def truncate(self: Any, depth: int) -> None:
+        if depth < top and len(self.prices) > depth:
+            dirty[id(self)] = True
+        original_truncate(self, depth)
+
+    def clear(self: Any) -> None:
+        dirty[id(self)] = True
+        original_clear(self)
+
+    def side_text(book: Any, side: Any) -> bytes:
+        key = id(side)
+        text = texts.get(key)
+        if text is None or dirty.get(key, True):
+            parts: list[str] = []
+            side.checksum_parts(book._price_spec, book._qty_spec, parts)
+            text = texts[key] = "".join(parts).encode("ascii")
+            dirty[key] = False
+        return text
+
+    def checksum(self: Any) -> int:
+        cached = self._checksum
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        value = crc32(side_text(self, self._bids), crc32(side_text(self, self._asks)))
+        self._checksum = value
+        return value
+
+    side_cls.set = set_
+    side_cls.truncate = truncate
+    side_cls.clear = clear
+    book_cls.checksum = checksum
+
+
 def patch_nogc() -> None:
     """Upper bound of making message structs untracked by the GC (msgspec ``gc=False``)."""
     import gc
@@ -319,6 +391,7 @@ PATCHES = {
     "lean": patch_lean,
     "leandirect": patch_leandirect,
     "mask": patch_mask,
+    "checksum": patch_checksum,
 }
 
 
