@@ -343,18 +343,19 @@ async def kt_idle(spec: dict[str, Any]) -> dict[str, Any]:
             k.subscribe("ticker", symbol=["ETH/USD"], ws_key=WsKey.SPOT_BETA_PUBLIC_V2),
             k.subscribe("executions"),
         ]
+        firsts = [trio.Event() for _ in subs]
         async with trio.open_nursery() as nursery:
 
-            async def drain(sub: Any) -> None:
+            async def drain(sub: Any, first: trio.Event) -> None:
                 async with sub:
                     async for _ in sub:
-                        pass
+                        first.set()
 
-            for sub in subs:
-                nursery.start_soon(drain, sub)
-            for key in (WsKey.SPOT_PUBLIC_V2, WsKey.SPOT_BETA_PUBLIC_V2, WsKey.SPOT_PRIVATE_V2):
-                await k.connect(key)
-            await trio.sleep(1.0)  # let the subscriptions settle before measuring idle
+            for sub, first in zip(subs, firsts, strict=True):
+                nursery.start_soon(drain, sub, first)
+            with trio.fail_after(30):  # every subscription acked and its snapshot delivered
+                for first in firsts:
+                    await first.wait()
             before = sum(c.messages for c in k.statistics().values())
             win.start()
             await trio.sleep(spec["duration"])  # measuring idle: sleeping IS the workload
@@ -578,10 +579,16 @@ async def sdk_idle(spec: dict[str, Any]) -> dict[str, Any]:
 
     base = _sdk_point_at(spec)
     messages = 0
+    snapshots = 0
+    settled = asyncio.Event()
 
     async def on_message(message: Any) -> None:
-        nonlocal messages
+        nonlocal messages, snapshots
         messages += 1
+        if isinstance(message, dict) and message.get("type") == "snapshot":
+            snapshots += 1
+            if snapshots >= 3:  # two tickers and executions: every subscription is live
+                settled.set()
 
     private = SpotWSClient(
         key=API_KEY,
@@ -597,7 +604,7 @@ async def sdk_idle(spec: dict[str, Any]) -> dict[str, Any]:
     await private.subscribe(params={"channel": "ticker", "symbol": [BOOK_SYMBOL]})
     await public.subscribe(params={"channel": "ticker", "symbol": ["ETH/USD"]})
     await private.subscribe(params={"channel": "executions"})
-    await asyncio.sleep(1.0)
+    await asyncio.wait_for(settled.wait(), 30)
     win = Window()
     before = messages
     win.start()
