@@ -303,3 +303,17 @@ async def test_faults_can_target_one_connection(fake: FakeKraken) -> None:
         assert (await a.recv())["method"] == "pong"
         assert fake.public.connection_ids == [a.status["connection_id"]]
         assert await faults.drop(connection_id=12345) == 0
+
+
+async def test_stall_pongs_also_withholds_protocol_pongs(fake: FakeKraken) -> None:
+    faults = fake.faults(WsKey.SPOT_PUBLIC_V2)
+    async with connect(url(fake)) as c:
+        with trio.fail_after(5):
+            await c.ws.ping(b"one")  # answered
+        faults.stall_pongs = True
+        with trio.move_on_after(0.3) as scope:
+            await c.ws.ping(b"two")
+        assert scope.cancelled_caught
+        faults.stall_pongs = False
+        with trio.fail_after(5):
+            await c.ws.ping(b"three")

@@ -51,8 +51,8 @@ class Faults:
     """Faults of one server; every attribute and method takes effect at once.
 
     Attributes:
-        stall_pongs: While True, application-level pings (spot ``{"method":"ping"}``, futures
-            protocol pings where the server can intercept them) go unanswered.
+        stall_pongs: While True, pings go unanswered: application-level ones
+            (``{"method":"ping"}``) and WebSocket protocol pings alike.
         delay: Seconds the server waits before sending each reply to a request.
     """
 

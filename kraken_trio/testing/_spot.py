@@ -43,8 +43,9 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 import trio
-import trio_websocket
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import Ping
 
 from ._faults import Faults, Received
 from ._market import (
@@ -503,6 +504,24 @@ def instrument_frame(market: Market) -> str:
 # --- connections and servers -----------------------------------------------------------------
 
 
+class _StallableConnection(WebSocketConnection):
+    """A server WebSocket whose protocol-level pongs can be withheld (``stall_pongs``).
+
+    This is what ``trio_websocket.wrap_server_stream`` builds, with the one hook where
+    trio-websocket answers a ping overridden; it relies on trio-websocket's ``_reader_task``
+    and ``_get_request``, as ``wrap_server_stream`` itself does.
+    """
+
+    def __init__(self, stream: trio.SocketStream, *, stalled: Callable[[], bool]) -> None:
+        super().__init__(stream, WSConnection(ConnectionType.SERVER))
+        self._stalled = stalled
+
+    async def _handle_ping_event(self, event: Ping) -> None:
+        if self._stalled():
+            return
+        await super()._handle_ping_event(event)
+
+
 @dataclass(eq=False)
 class _Conn:
     id: int
@@ -688,8 +707,10 @@ class SpotServer:
         try:
             async with trio.open_nursery() as nursery:
                 request: WebSocketRequest | None = None
+                ws = _StallableConnection(stream, stalled=lambda: self.faults.stall_pongs)
+                nursery.start_soon(ws._reader_task)
                 with trio.move_on_after(10):
-                    request = await trio_websocket.wrap_server_stream(nursery, stream)
+                    request = await ws._get_request()
                 if request is not None:
                     await self._handle(request, stream)
                 nursery.cancel_scope.cancel()
