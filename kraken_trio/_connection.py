@@ -168,7 +168,18 @@ class _PingFrame:
 class _Wire:
     """One subscription on the wire (channel + symbol), shared by its users."""
 
-    __slots__ = ("acked", "channel", "error", "key", "params", "req_id", "state", "symbol", "users")
+    __slots__ = (
+        "acked",
+        "channel",
+        "error",
+        "key",
+        "params",
+        "req_id",
+        "sent",
+        "state",
+        "symbol",
+        "users",
+    )
 
     def __init__(self, key: Hashable, channel: str, symbol: str | None, params: dict[str, Any]):
         self.key = key
@@ -180,6 +191,7 @@ class _Wire:
         self.acked = trio.Event()
         self.error: BaseException | None = None
         self.req_id: int | None = None
+        self.sent = False
 
 
 def _params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -849,7 +861,9 @@ class Connection:
             if self._fatal is not None:
                 raise self._fatal
             if any(w.state != "active" for w in mine):
-                raise RequestTimeoutError("subscribe", None)
+                raise RequestTimeoutError(
+                    "subscribe", None, sent=any(w.sent for w in mine if w.state != "active")
+                )
         except BaseException:
             self._release(sub, mine)
             raise
@@ -918,6 +932,7 @@ class Connection:
         for group in self._groups(wires).values():
             for wire in group:
                 wire.state = "pending"
+                wire.sent = True
             if self._futures:
                 self._fut_pending.append(group)
                 self.send_nowait(self._futures_request("subscribe", group))
@@ -996,10 +1011,13 @@ class Connection:
             AuthenticationError: the connection could not authenticate.
         """
         call: PendingCall | None = None
+        barrier: PendingCall | None = None
+        deadline = trio.current_time() + self._cfg.request_timeout
         try:
-            with trio.fail_after(self._cfg.request_timeout):
+            with trio.CancelScope(deadline=deadline) as scope:
                 while True:
-                    await self.wait_ready()
+                    if not self._ready.is_set() or self._fatal is not None or self._closing:
+                        await self.wait_ready()
                     send = self._send_ch
                     if send is None:
                         continue
@@ -1039,16 +1057,18 @@ class Connection:
                         self._broker.discard(call)
                         call.finish()
                     break
-        except trio.TooSlowError:
+        finally:
+            if call is not None and not call.done.is_set():
+                self._broker.discard(call)
+            if barrier is not None and not barrier.done.is_set():
+                self._broker.discard(barrier)
+        if scope.cancelled_caught or call is None:
             raise RequestTimeoutError(
                 method,
                 call.req_id if call is not None else None,
                 cl_ord_id,
                 sent=call is not None and call.sent,
-            ) from None
-        finally:
-            if call is not None and not call.done.is_set():
-                self._broker.discard(call)
+            )
         if call.error is not None:
             raise call.error
         failed = [r for r in call.replies if not r.success]
