@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from support import client_for, next_matching, wait_event
 
 from kraken_trio import BookEvent, InvalidRequestError, LocalBook, OrderBooks, WsKey
 from kraken_trio.testing._fake import open_fake_kraken
+from kraken_trio.testing._spot import PublicServer
 
 PUBLIC = WsKey.SPOT_PUBLIC_V2
 FUTURES = WsKey.DERIVATIVES_PUBLIC_V1
@@ -238,3 +241,26 @@ async def test_bad_book_arguments(kwargs: dict[str, Any], needle: str) -> None:
         with pytest.raises(InvalidRequestError, match=needle):
             async with k.book("BTC/USD", **kwargs):
                 pass
+
+
+FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+RECORDING = FIXTURE / "book-btcusd-depth10.jsonl"
+
+
+async def test_the_real_recording_replayed_through_the_fake_matches_every_checksum() -> None:
+    frames = RECORDING.read_text().splitlines()
+    assert len(frames) == 510
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        public = fake.server(PUBLIC)
+        assert isinstance(public, PublicServer)
+        public.script("book", "BTC/USD", frames)
+        with trio.fail_after(20):
+            async with k.book("BTC/USD", depth=10) as book:
+                kinds = [(await book.__aiter__().__anext__()).kind for _ in range(510)]
+        assert kinds == ["snapshot"] + ["update"] * 509
+        assert book.checksum_failures == 0
+        assert book.resyncs == 0
+        # The recording lost its trailing zeros (0.001, 4.0): the precision from the
+        # instrument channel (1 / 8) is what makes every checksum match.
+        assert (book.price_precision, book.qty_precision) == (1, 8)
+        assert book.last_checksum == json.loads(frames[-1])["data"][0]["checksum"]

@@ -30,6 +30,7 @@ marked *chosen*):
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 import socket
@@ -624,6 +625,7 @@ class SpotServer:
         self._index: dict[tuple[str, str | None], dict[int, _Conn]] = {}
         self._received_changed = trio.Event()
         self._state_event = trio.Event()
+        self._scripts: dict[tuple[str, str], list[str]] = {}
         self.system = "online"
 
     def __repr__(self) -> str:
@@ -1048,7 +1050,43 @@ class PublicServer(SpotServer):
 
     channels = frozenset({"ticker", "book", "trade", "ohlc", "instrument"})
 
+    def script(self, channel: str, symbol: str, frames: Sequence[str]) -> None:
+        """Answer subscriptions to ``(channel, symbol)`` with recorded ``frames``.
+
+        After its ack, a subscriber gets these frames, in order, instead of the synthetic
+        snapshot (a recording of real Kraken data, say). The symbol must be one of the
+        market's pairs; do not step the market for it while the script is in use.
+        """
+        if self.market.books.get(symbol) is None:
+            raise ValueError(f"{symbol!r} is not a pair of this market")
+        self._scripts[(channel, symbol)] = list(frames)
+
     def _subscribe_frames(
+        self,
+        conn: _Conn,
+        method: str,
+        channel: str,
+        params: dict[str, Any],
+        req_id: int | None,
+        time_in: str,
+    ) -> list[str]:
+        frames = self._synthetic_frames(conn, method, channel, params, req_id, time_in)
+        if not self._scripts or method != "subscribe":
+            return frames
+        out: list[str] = []
+        for frame in frames:
+            if '"snapshot"' in frame and frame.startswith('{"channel"'):
+                msg = json.loads(frame)
+                data = msg.get("data")
+                symbol = data[0].get("symbol") if isinstance(data, list) and data else None
+                script = self._scripts.get((str(msg.get("channel")), str(symbol)))
+                if script is not None:
+                    out.extend(script)
+                    continue
+            out.append(frame)
+        return out
+
+    def _synthetic_frames(
         self,
         conn: _Conn,
         method: str,
