@@ -1149,14 +1149,6 @@ async def test_cancel_order_mixing_ids_and_a_shared_userref_answers_every_order(
         assert k.statistics()[PRIVATE].unrouted == 0
 
 
-_BARRIER_LEAK = pytest.mark.xfail(
-    strict=True,
-    reason="bug: cancel_order by order_userref leaves its barrier ping pending in the broker "
-    "when the call ends by timeout or caller cancellation (pending_requests stays 1)",
-)
-
-
-@_BARRIER_LEAK
 async def test_cancel_order_by_userref_is_bounded_when_pongs_stall() -> None:
     """The end of an open-ended reply list is marked by a pong; without pongs the call still
     ends within the request deadline (with the orders cancelled on the exchange)."""
@@ -1182,7 +1174,6 @@ async def test_cancel_order_by_userref_is_bounded_when_pongs_stall() -> None:
         assert k.statistics()[PRIVATE].pending_requests == 0
 
 
-@_BARRIER_LEAK
 async def test_cancelling_a_cancel_order_by_userref_leaves_no_pending_entry() -> None:
     async with connected() as (fake, k):
         faults = fake.spot_faults(PRIVATE)
@@ -1216,11 +1207,6 @@ async def test_futures_challenge_that_never_completes_ends_the_subscribe_in_time
         assert subscribes == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a subscribe that timed out before its frame was ever sent (no challenge yet) "
-    "raises RequestTimeoutError(sent=True): 'the request was sent and may be live'",
-)
 async def test_a_subscribe_never_sent_does_not_claim_it_was_sent() -> None:
     async with open_fake_kraken(update_interval=None) as fake:
         fake.faults(FUTURES).delay = 1.0
