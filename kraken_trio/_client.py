@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import trio
 
@@ -784,8 +785,10 @@ async def open_kraken(
         )
     if endpoints is not None and not isinstance(endpoints, Mapping):
         raise InvalidRequestError(f"endpoints must be a mapping of WsKey to URL, got {endpoints!r}")
-    if rest_url is not None and not isinstance(rest_url, str):
-        raise InvalidRequestError(f"rest_url must be a str, got {type(rest_url).__name__}")
+    if rest_url is not None and (
+        not isinstance(rest_url, str) or urlsplit(rest_url).scheme not in ("http", "https")
+    ):
+        raise InvalidRequestError(f"rest_url must be an http:// or https:// URL, got {rest_url!r}")
     for name, value in (("api_key", api_key), ("api_secret", api_secret)):
         if value is not None and not isinstance(value, str):
             raise InvalidRequestError(f"{name} must be a str, got {type(value).__name__}")
@@ -798,6 +801,11 @@ async def open_kraken(
     for k, url in overrides.items():
         if not isinstance(url, str):
             raise InvalidRequestError(f"endpoint URL for {k!r} must be a str, got {url!r}")
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise InvalidRequestError(
+                f"endpoint for {k!r} must be a ws:// or wss:// URL, got {url!r}"
+            )
         merged[_ws_key(k)] = url
     try:
         cfg = replace(base, endpoints=merged, rest_url=rest_url or base.rest_url, **timeouts)

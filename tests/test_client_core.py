@@ -455,3 +455,20 @@ async def test_leaving_while_the_subscribe_is_in_flight_unsubscribes_on_the_wire
             await settle(k)
             assert fake.server(PUBLIC).subscribers("ticker", "BTC/USD") == 0
             assert ("ticker", "BTC/USD") not in k.connection(PUBLIC).live_wires()
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"endpoints": {PUBLIC: "notaurl"}}, "ws://"),
+        ({"endpoints": {PUBLIC: "http://127.0.0.1/v2"}}, "ws://"),
+        ({"endpoints": {"nope": "ws://127.0.0.1/v2"}}, "ws_key"),
+        ({"rest_url": "ftp://x"}, "rest_url"),
+        ({"ping_interval": 0}, "ping_interval"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+async def test_bad_open_kraken_options_fail_at_once(options: dict[str, Any], needle: str) -> None:
+    with pytest.raises(InvalidRequestError, match=needle):
+        async with open_kraken(**options):
+            pytest.fail("open_kraken should have refused")
