@@ -145,6 +145,7 @@ class StormSummary:
         orders_confirmed: Orders the client was told were placed and not cancelled since.
         leftover_tasks: kraken_trio tasks alive after the client closed.
         memory_growth: Bytes allocated by kraken_trio and still held, final minus baseline.
+        memory_top: The source lines that hold most of that growth.
         object_growth: kraken_trio objects alive, final minus baseline.
         settle_seconds: How long the client took to settle after the faults were cleared.
         violations: Every broken invariant, in words; empty when all held.
@@ -168,6 +169,7 @@ class StormSummary:
     orders_confirmed: int = 0
     leftover_tasks: list[str] = field(default_factory=list)
     memory_growth: int = 0
+    memory_top: list[str] = field(default_factory=list)
     object_growth: int = 0
     settle_seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
@@ -188,6 +190,7 @@ class StormSummary:
             f"  secrets in logs or exception texts {self.secrets_shown}, "
             f"leftover tasks {len(self.leftover_tasks)}, memory growth "
             f"{self.memory_growth} B, kraken_trio objects {self.object_growth:+d}",
+            f"  memory growth by line: {', '.join(self.memory_top) or 'none'}",
             f"  violations {len(self.violations)}",
         ]
         lines.extend(f"    - {v}" for v in self.violations)
@@ -217,16 +220,36 @@ def client_tasks() -> list[str]:
     return [n for n in _task_names() if "kraken_trio" in n and "kraken_trio.testing" not in n]
 
 
-def _ours(frame_file: str) -> bool:
-    path = frame_file.replace("\\", "/")
-    return "/kraken_trio/" in path and "/kraken_trio/testing/" not in path
+def _ours_snapshot(fake: FakeKraken) -> tracemalloc.Snapshot:
+    """What kraken_trio's own code allocated and is still held (the fake's code excluded).
 
-
-def _traced_bytes() -> int:
-    snapshot = tracemalloc.take_snapshot()
-    return sum(
-        stat.size for stat in snapshot.statistics("filename") if _ours(stat.traceback[0].filename)
+    tracemalloc charges a block to the line that first allocated it, and CPython recycles
+    freed dicts and lists through free lists: a dict the client made and dropped can live on
+    as one of the frames the fake exchange records in ``received``. That record grows for
+    the whole storm, so it is emptied before each snapshot (nothing reads it afterwards).
+    """
+    for key in (PUBLIC, PRIVATE, FUTURES):
+        fake.received(key).clear()
+    gc.collect()
+    return tracemalloc.take_snapshot().filter_traces(
+        [
+            tracemalloc.Filter(True, "*/kraken_trio/*"),
+            tracemalloc.Filter(False, "*/kraken_trio/testing/*"),
+        ]
     )
+
+
+def _growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> tuple[int, list[str]]:
+    """Bytes still held by kraken_trio's allocations, after minus before, and the top lines."""
+    diff = after.compare_to(before, "lineno")
+    total = sum(d.size_diff for d in diff)
+    top = [
+        f"{d.traceback[0].filename.split('/kraken_trio/')[-1]}:{d.traceback[0].lineno} "
+        f"{d.size_diff:+d} B ({d.count_diff:+d})"
+        for d in sorted(diff, key=lambda d: -d.size_diff)[:3]
+        if d.size_diff > 0
+    ]
+    return total, top
 
 
 def _object_count() -> int:
@@ -269,6 +292,7 @@ class _Storm:
         self.uncertain: set[str] = set()  # cl_ord_ids whose outcome the client cannot know
         self.event_counts: Counter[str] = Counter()
         self.sequences: dict[str, int] = {}
+        self.tokens: set[str] = set()
         self.texts: list[str] = []  # exception texts and reprs seen, for the secrets check
         self.trade_ids: dict[str, int] = {}
         self.listeners: list[EventStream] = []
@@ -704,20 +728,33 @@ class _Storm:
                 self.texts.append(repr(c.subscription))
         self.texts.append(repr(self.k))
 
-    def check_secrets(self, log_lines: list[str]) -> None:
-        """Neither the API secret nor any WebSocket token the client used may be shown."""
-        needles = {self.fake.api_secret}
+    def harvest_tokens(self) -> None:
+        """Remember every WebSocket token the client sent (before the record is emptied)."""
         for r in self.fake.received(PRIVATE):
             params = r.message.get("params") if isinstance(r.message, dict) else None
             token = params.get("token") if isinstance(params, dict) else None
             if isinstance(token, str) and token:
-                needles.add(token)
+                self.tokens.add(token)
+
+    def check_secrets(self, log_lines: list[str]) -> None:
+        """Neither the API secret nor any WebSocket token the client used may be shown."""
+        self.harvest_tokens()
+        needles = {self.fake.api_secret, *self.tokens}
         shown = [text for text in (*log_lines, *self.texts) if any(n in text for n in needles)]
         self.summary.secrets_shown = len(shown)
         if shown:
             self.violation(
                 f"a secret or token shown {len(shown)} time(s), first: {shown[0][:80]}..."
             )
+
+    def forget(self) -> None:
+        """Drop the harness's own references to decoded data (ids, balances, texts)."""
+        self.confirmed.clear()
+        self.cancelled.clear()
+        self.uncertain.clear()
+        self.exec_open.clear()
+        self.balances.clear()
+        self.texts.clear()
 
     def collect(self) -> None:
         stats = self.k.statistics()
@@ -743,8 +780,8 @@ async def run_storm(
     seed: int = 1,
     seconds: float = 10.0,
     *,
-    memory_tolerance: int = 256 * 1024,
-    object_tolerance: int = 200,
+    memory_tolerance: int = 64 * 1024,
+    object_tolerance: int = 50,
     settle_timeout: float = 60.0,
 ) -> StormSummary:
     """Run one storm and check every invariant; never raises for a broken invariant.
@@ -844,7 +881,8 @@ async def _run(
                     ):
                         consumers.start_soon(storm.consume, name, make, on_msg)
                     await storm.settle()
-                base_bytes = _traced_bytes()
+                storm.harvest_tokens()
+                base_memory = _ours_snapshot(fake)
                 base_objects = _object_count()
 
                 # ---- the storm
@@ -880,8 +918,9 @@ async def _run(
                     storm.check_consumers()
                 storm.check_secrets(log_lines)
                 storm.collect()
-                storm.confirmed.clear()
-                summary.memory_growth = _traced_bytes() - base_bytes
+                storm.forget()  # what the harness itself holds is not the client's memory
+                final_memory = _ours_snapshot(fake)
+                summary.memory_growth, summary.memory_top = _growth(base_memory, final_memory)
                 summary.object_growth = _object_count() - base_objects
                 if summary.memory_growth > memory_tolerance:
                     storm.violation(

@@ -33,8 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.minutes <= 0:
         parser.error("--minutes must be positive")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("kraken_trio").setLevel(args.log_level.upper())
+    # The storm turns the kraken_trio logger up to DEBUG (it scans every line for secrets);
+    # what reaches stderr is chosen here, on the handler.
+    handler = logging.StreamHandler()
+    handler.setLevel(args.log_level.upper())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logging.getLogger().addHandler(handler)
     seconds = args.minutes * 60
     print(f"soak: seed {args.seed}, {args.minutes:g} minute(s) of faults")
     started = time.monotonic()
