@@ -310,9 +310,11 @@ def patch_mask() -> None:
 
 def patch_checksum() -> None:
     """L2Book checksum from per-side cached text, re-rendered only when that side's top ten
-    changed, and chained CRCs (``crc32(bids, crc32(asks))`` equals the CRC of the joined
-    text), so an update that touches one side (or only deep levels) renders less.
+    changed, with chained CRCs (``crc32(bids, crc32(asks))`` equals the CRC of the joined
+    text). ``_Side.set`` is replaced whole (not wrapped), with the "inside the top ten?"
+    test inline, to measure what the change would cost inside the library.
     """
+    from bisect import bisect_left, insort
     from zlib import crc32
 
     from kraken_trio._proto import book as b
@@ -320,28 +322,37 @@ def patch_checksum() -> None:
     side_cls: Any = b._Side
     book_cls: Any = b.L2Book
     needed = {"_asks", "_bids", "_checksum", "_price_spec", "_qty_spec"}
-    if not needed <= set(book_cls.checksum.__code__.co_names) | set(
-        book_cls.__init__.__code__.co_names
-    ) or not hasattr(side_cls, "checksum_parts"):
+    names = set(book_cls.checksum.__code__.co_names) | set(book_cls.__init__.__code__.co_names)
+    set_names = set(side_cls.set.__code__.co_names)
+    if (
+        not needed <= names
+        or not {"qty", "prices", "digits"} <= set_names
+        or not hasattr(side_cls, "checksum_parts")
+    ):
         raise RuntimeError("L2Book changed: the checksum what-if no longer applies")
+    top = b.CHECKSUM_LEVELS
+    # _Side has __slots__: keep the per-side state in dicts keyed by id(side).
     dirty: dict[int, bool] = {}
     texts: dict[int, bytes] = {}
-    top = b.CHECKSUM_LEVELS
-    original_set = side_cls.set
     original_truncate = side_cls.truncate
     original_clear = side_cls.clear
 
     def set_(self: Any, price: Any, qty: Any) -> None:
+        book_qty = self.qty
         prices = self.prices
         n = len(prices)
-        if n < top:
+        if n < top or (price >= prices[n - top] if self.descending else price <= prices[top - 1]):
             dirty[id(self)] = True
-        elif self.descending:
-            if price >= prices[n - top]:
-                dirty[id(self)] = True
-        elif price <= prices[top - 1]:
-            dirty[id(self)] = True
-        original_set(self, price, qty)
+        if qty:
+            if price in book_qty:
+                book_qty[price] = qty
+                self.digits.pop(price, None)
+            else:
+                book_qty[price] = qty
+                insort(prices, price)
+        elif book_qty.pop(price, None) is not None:
+            del prices[bisect_left(prices, price)]
+            self.digits.pop(price, None)
 
     def truncate(self: Any, depth: int) -> None:
         if depth < top and len(self.prices) > depth:
@@ -352,23 +363,22 @@ def patch_checksum() -> None:
         dirty[id(self)] = True
         original_clear(self)
 
-    def side_text(book: Any, side: Any) -> bytes:
-        key = id(side)
-        text = texts.get(key)
-        if text is None or dirty.get(key, True):
-            parts: list[str] = []
-            side.checksum_parts(book._price_spec, book._qty_spec, parts)
-            text = texts[key] = "".join(parts).encode("ascii")
-            dirty[key] = False
-        return text
-
     def checksum(self: Any) -> int:
         cached = self._checksum
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        value = crc32(side_text(self, self._bids), crc32(side_text(self, self._asks)))
-        self._checksum = value
-        return value
+        crc = 0
+        for side in (self._asks, self._bids):
+            key = id(side)
+            text = texts.get(key)
+            if text is None or dirty.get(key, True):
+                parts: list[str] = []
+                side.checksum_parts(self._price_spec, self._qty_spec, parts)
+                text = texts[key] = "".join(parts).encode("ascii")
+                dirty[key] = False
+            crc = crc32(text, crc)
+        self._checksum = crc
+        return crc
 
     side_cls.set = set_
     side_cls.truncate = truncate
