@@ -15,6 +15,7 @@ import argparse
 import logging
 import sys
 import time
+from functools import partial
 
 import trio
 from chaos_storm import run_storm
@@ -38,11 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setLevel(args.log_level.upper())
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-    logging.getLogger().addHandler(handler)
+    logging.getLogger().addHandler(handler)  # the fake's own log lines
     seconds = args.minutes * 60
     print(f"soak: seed {args.seed}, {args.minutes:g} minute(s) of faults")
     started = time.monotonic()
-    summary = trio.run(run_storm, args.seed, seconds)
+    summary = trio.run(partial(run_storm, args.seed, seconds, log_handler=handler))
     print(summary)
     print(f"soak: wall time {time.monotonic() - started:.1f} s")
     return 1 if summary.violations else 0

@@ -54,28 +54,6 @@ async def test_frames_queued_while_the_server_closes_do_not_crash_the_client() -
                 assert gap.reason == "reconnect"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in the fake futures server: a protocol ping that arrives after the server sent "
-    "its close frame (restart/drop) makes trio-websocket answer with a pong in state "
-    "LOCAL_CLOSING; wsproto raises LocalProtocolError from _StallableConnection."
-    "_handle_ping_event (trio_websocket._impl._reader_task) and open_fake_kraken crashes",
-)
-async def test_fake_futures_server_survives_pings_during_its_closing_handshake() -> None:
-    async with (
-        open_fake_kraken(update_interval=None) as fake,
-        client_for(fake, ping_interval=0.005, pong_timeout=1) as k,
-    ):
-        events = k.events()
-        with trio.fail_after(60):
-            async with k.subscribe("ticker", product_ids=["PI_XBTUSD"], ws_key=FUTURES) as sub:
-                await sub.__anext__()
-                for _ in range(100):
-                    await fake.faults(FUTURES).restart()
-                    await wait_event(events, "reconnected")
-                await next_matching(sub, lambda m: isinstance(m, Gap))
-
-
 # ----------------------------------------------------------------------------- slow consumer
 
 
