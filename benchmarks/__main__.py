@@ -304,9 +304,10 @@ def scenario_fanout(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
         notes = {
             "kraken_trio": "1 connection: 500 ticker + 500 trade, 10 subscribers of one book",
             "sdk": "1 connection, its callback hands book messages to 10 listeners",
+            "ccxt": "watch_tickers + watch_trades_for_symbols + 10 watch_order_book",
         }
         group, specs = [], []
-        for peer in [p for p in ("kraken_trio", "sdk") if p in peers]:
+        for peer in [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]:
             group.append(Row("fanout", peer, note=notes[peer]))
             specs.append(
                 {

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from .replay import GO_SYMBOL
-from .streams import BOOK_SYMBOL, index_of
+from .streams import BASE_TIME, BOOK_SYMBOL, index_of
 
 API_KEY = "benchmark-key"
 API_SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQ="  # base64 of a dummy secret
@@ -619,41 +619,43 @@ async def sdk_idle(spec: dict[str, Any]) -> dict[str, Any]:
 # ====================================================================== ccxt.pro
 
 
-def _ccxt_exchange(spec: dict[str, Any]) -> Any:
+def _ccxt_market(symbol: str) -> dict[str, Any]:
+    base, quote = symbol.split("/")
+    market_id = "XXBTZUSD" if symbol == BOOK_SYMBOL else base + quote
+    return {
+        "id": market_id,
+        "symbol": symbol,
+        "base": base,
+        "quote": quote,
+        "baseId": base,
+        "quoteId": quote,
+        "type": "spot",
+        "spot": True,
+        "margin": False,
+        "swap": False,
+        "future": False,
+        "option": False,
+        "contract": False,
+        "active": True,
+        "precision": {"amount": 1e-8, "price": 0.1 if symbol == BOOK_SYMBOL else 0.0001},
+        "limits": {
+            "amount": {"min": 0.0001, "max": None},
+            "price": {"min": None, "max": None},
+            "cost": {"min": 0.5, "max": None},
+        },
+        "info": {"wsname": symbol, "altname": market_id},
+        "altname": market_id,
+    }
+
+
+def _ccxt_exchange(spec: dict[str, Any], symbols: list[str] | None = None) -> Any:
     import ccxt.pro
 
     ex = ccxt.pro.kraken({"enableRateLimit": False})
     ex.urls["api"]["ws"]["publicV2"] = ws_url(spec)
     ex.urls["api"]["public"] = rest_url(spec) + "/0/public"
     # Offline markets: load_markets() would fetch AssetPairs/Assets from api.kraken.com.
-    ex.set_markets(
-        [
-            {
-                "id": "XXBTZUSD",
-                "symbol": BOOK_SYMBOL,
-                "base": "BTC",
-                "quote": "USD",
-                "baseId": "XXBT",
-                "quoteId": "ZUSD",
-                "type": "spot",
-                "spot": True,
-                "margin": False,
-                "swap": False,
-                "future": False,
-                "option": False,
-                "contract": False,
-                "active": True,
-                "precision": {"amount": 1e-8, "price": 0.1},
-                "limits": {
-                    "amount": {"min": 0.0001, "max": None},
-                    "price": {"min": None, "max": None},
-                    "cost": {"min": 0.5, "max": None},
-                },
-                "info": {"wsname": BOOK_SYMBOL, "altname": "XBTUSD"},
-                "altname": "XBTUSD",
-            }
-        ]
-    )
+    ex.set_markets([_ccxt_market(sym) for sym in [BOOK_SYMBOL, *(symbols or [])]])
     return ex
 
 
@@ -682,6 +684,80 @@ async def ccxt_book(spec: dict[str, Any]) -> dict[str, Any]:
     finally:
         await ex.close()
     return win.result(n, valid=None)
+
+
+async def ccxt_fanout(spec: dict[str, Any]) -> dict[str, Any]:
+    """watch_tickers + watch_trades_for_symbols (500 symbols) + 10 watch_order_book.
+
+    ccxt resolves a watch once per batch and a watcher that is busy when the last message
+    arrives is never woken again, so completion is read from ccxt's own trade cache: the
+    stream's last trade (its timestamp is BASE + index ms) has been parsed. That check runs
+    every 2 ms (a few ms of error on runs of seconds). ccxt keeps a book, no checksum.
+    """
+    import asyncio
+
+    symbols = spec["symbols"]
+    total, duration = spec["count"], spec["duration"]
+    n_books = spec["book_subscribers"]
+    ex = _ccxt_exchange(spec, [*symbols, GO_SYMBOL])
+    base_ms = int(BASE_TIME.timestamp() * 1000)
+    last = max(i for i in range(total) if i % 2 == 0 and i % 5 != 4)  # the replay's layout
+    last_symbol = symbols[(last // 2) % len(symbols)]
+    done = asyncio.Event()
+    firsts = [asyncio.Event() for _ in range(2 + n_books)]
+    win = Window()
+
+    def newest(symbol: str) -> int:
+        cache = ex.trades.get(symbol)
+        return int(cache[-1]["timestamp"]) - base_ms if cache else -1
+
+    async def trades() -> None:
+        while True:
+            await ex.watch_trades_for_symbols(symbols)
+            firsts[0].set()
+
+    async def tickers() -> None:
+        while True:
+            await ex.watch_tickers(symbols)
+            firsts[1].set()
+
+    async def book(i: int) -> None:
+        while True:
+            await ex.watch_order_book(BOOK_SYMBOL, 10)
+            firsts[2 + i].set()
+
+    async def finished() -> None:
+        # ccxt offers no event for "message parsed" that cannot be missed: poll its cache.
+        while newest(last_symbol) < last:  # noqa: ASYNC110
+            await asyncio.sleep(0.002)
+        done.set()
+
+    tasks = [asyncio.create_task(trades()), asyncio.create_task(tickers())]
+    tasks += [asyncio.create_task(book(i)) for i in range(n_books)]
+    try:
+        rss0 = current_rss_kib()
+        await asyncio.wait_for(asyncio.gather(*(f.wait() for f in firsts)), 60)
+        rss1 = current_rss_kib()
+        win.start()
+        tasks.append(asyncio.create_task(ex.watch_ticker(GO_SYMBOL)))
+        tasks.append(asyncio.create_task(finished()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), duration)
+        win.stop()
+        processed = total if done.is_set() else max(newest(sym) for sym in symbols) + 1
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await ex.close()
+    subs = 2 * len(symbols) + n_books
+    return win.result(
+        processed,
+        rss_before_kib=rss0,
+        rss_after_kib=rss1,
+        rss_per_sub_kib=(rss1 - rss0) / subs,
+        subscriptions=subs,
+    )
 
 
 # ====================================================================== sender-rate probe
@@ -742,6 +818,7 @@ RUNNERS: dict[tuple[str, str], Any] = {
     ("sdk", "idle"): sdk_idle,
     ("ccxt", "stream"): ccxt_book,
     ("ccxt", "book"): ccxt_book,
+    ("ccxt", "fanout"): ccxt_fanout,
     ("sink", "stream"): sink,
 }
 TRIO_PEERS = {"kraken_trio", "raw"}
