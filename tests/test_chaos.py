@@ -135,13 +135,15 @@ async def test_slow_consumer_under_a_firehose_gets_its_policy_and_nothing_else_s
 
 
 async def test_random_fault_storm_leaves_everything_consistent() -> None:
-    summary = await run_storm(STORM_SEED, STORM_SECONDS)
+    with trio.fail_after(STORM_SECONDS + 150):  # every phase has its own bound; a backstop
+        summary = await run_storm(STORM_SEED, STORM_SECONDS)
     print(f"\n{summary}")  # shown by `pytest -s`
     assert summary.violations == []
     assert summary.hung == 0
     assert summary.leftover_tasks == []
-    # The storm really stormed: every fault kind was drawn, and the client lived through it.
+    # The storm really stormed: most fault kinds were drawn, and the client lived through it.
     assert sum(summary.faults.values()) >= 20
+    assert len(summary.faults) >= 10
     assert summary.reconnects >= 5
     assert summary.requests_ok > 0
     assert summary.bad_messages > 0
