@@ -280,6 +280,7 @@ class _Storm:
         self.rng = random.Random(summary.seed)
         self.seconds = summary.seconds
         self.summary = summary
+        self.futures_close_frames = FUTURES_CLOSE_FRAMES
         self.stop = trio.Event()
         self.consumers: list[_Consumer] = []
         self.spot_books: OrderBooks | None = None
@@ -514,7 +515,7 @@ class _Storm:
         # Until the fake futures server survives a ping during its closing handshake (it can
         # answer it with a pong in state LOCAL_CLOSING, which wsproto refuses, and crash), it
         # is only ever reset, never closed with a close frame, so the storm tests the client.
-        reset = key == FUTURES and not FUTURES_CLOSE_FRAMES
+        reset = key == FUTURES and not self.futures_close_frames
         if kind == "drop":
             await faults.drop(reset=reset)
         elif kind == "reset":
@@ -784,6 +785,7 @@ async def run_storm(
     object_tolerance: int = 50,
     settle_timeout: float = 60.0,
     log_handler: logging.Handler | None = None,
+    futures_close_frames: bool = FUTURES_CLOSE_FRAMES,
 ) -> StormSummary:
     """Run one storm and check every invariant; never raises for a broken invariant.
 
@@ -797,6 +799,8 @@ async def run_storm(
         log_handler: Also gets the kraken_trio log records during the storm. They do not
             propagate to the root logger meanwhile (pytest's log capture would keep every
             DEBUG record, and the objects it refers to, for the memory check to find).
+        futures_close_frames: Close the futures endpoint with close frames too (by default
+            only with resets, see :data:`FUTURES_CLOSE_FRAMES`).
 
     Returns:
         The summary; ``violations`` lists every broken invariant.
@@ -814,7 +818,14 @@ async def run_storm(
     if log_handler is not None:
         logger.addHandler(log_handler)
     try:
-        await _run(summary, capture.lines, memory_tolerance, object_tolerance, settle_timeout)
+        await _run(
+            summary,
+            capture.lines,
+            memory_tolerance,
+            object_tolerance,
+            settle_timeout,
+            futures_close_frames,
+        )
     except Exception as exc:  # the client (or the fake) crashed: that is the verdict
         crash = exc
         while isinstance(crash, BaseExceptionGroup) and len(crash.exceptions) == 1:
@@ -849,6 +860,7 @@ async def _run(
     memory_tolerance: int,
     object_tolerance: int,
     settle_timeout: float,
+    futures_close_frames: bool,
 ) -> None:
     seed, seconds = summary.seed, summary.seconds
     async with open_fake_kraken(seed=seed, update_interval=None) as fake:
@@ -860,6 +872,7 @@ async def _run(
             **CLIENT_OPTIONS,
         ) as k:
             storm = _Storm(fake, k, summary)
+            storm.futures_close_frames = futures_close_frames
             async with trio.open_nursery() as consumers:
                 events = k.events(buffer_size=100_000)
                 storm.listeners.append(events)

@@ -147,3 +147,18 @@ async def test_random_fault_storm_leaves_everything_consistent() -> None:
     assert summary.reconnects >= 5
     assert summary.requests_ok > 0
     assert summary.bad_messages > 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in the fake futures server: a protocol ping that reaches it during its own "
+    "closing handshake (restart/drop with a close frame) is answered by trio-websocket's reader "
+    "with a pong in state LOCAL_CLOSING; wsproto raises LocalProtocolError from "
+    "_StallableConnection._handle_ping_event and open_fake_kraken crashes (seed 3 hits it "
+    "within 3 s: a restart of the futures endpoint as the client's first ping arrives)",
+)
+async def test_storm_with_futures_close_frames() -> None:
+    with trio.fail_after(120):
+        summary = await run_storm(3, 4, futures_close_frames=True)
+    print(f"\n{summary}")
+    assert summary.violations == []
