@@ -9,11 +9,16 @@ or a gap marker.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import client_for, next_matching, settle
 
 from kraken_trio import Gap, KrakenClient, Subscription, WsKey
@@ -269,3 +274,98 @@ async def test_statistics_are_a_snapshot() -> None:
                 await settle(k)
                 assert k.statistics()[PUBLIC].bad_messages == bad + 1
                 assert saved.bad_messages == bad
+
+
+# ----------------------------------------------------------------------------- fuzzed frames
+
+FIXTURE = Path(__file__).parents[1].parent / "shared" / "fixtures" / "book-btcusd-depth10.jsonl"
+REAL = [json.loads(line) for line in FIXTURE.read_text().splitlines()[:40]]
+
+JSONISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=10)
+    | st.sampled_from(["book", "ticker", "subscribe", "update", "snapshot", "BTC/USD"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@st.composite
+def mutated_real(draw: st.DrawFn) -> str:
+    """A real Kraken book message with one field replaced, removed or added."""
+    msg = copy.deepcopy(draw(st.sampled_from(REAL)))
+    target: Any = msg
+    path = draw(st.lists(st.integers(min_value=0, max_value=50), min_size=0, max_size=3))
+    for step in path:  # walk down a few levels, wherever that leads
+        if isinstance(target, dict) and target:
+            child = list(target)[step % len(target)]
+            if isinstance(target[child], dict | list) and target[child]:
+                target = target[child]
+        elif isinstance(target, list) and target:
+            child_value = target[step % len(target)]
+            if isinstance(child_value, dict | list) and child_value:
+                target = child_value
+    action = draw(st.sampled_from(["replace", "delete", "add"]))
+    if isinstance(target, dict) and target:
+        key = draw(st.sampled_from(sorted(target)))
+        if action == "delete":
+            del target[key]
+        elif action == "replace":
+            target[key] = draw(JSONISH)
+        else:
+            target[draw(st.text(max_size=6))] = draw(JSONISH)
+    elif isinstance(target, list) and target:
+        index = draw(st.integers(min_value=0, max_value=len(target) - 1))
+        if action == "delete":
+            del target[index]
+        else:
+            target[index] = draw(JSONISH)
+    return json.dumps(msg)
+
+
+FRAMES = (
+    mutated_real()
+    | JSONISH.map(json.dumps)
+    | st.text(max_size=40)
+    | st.binary(min_size=1, max_size=40)
+)
+
+
+@settings(max_examples=20, derandomize=True, deadline=None, database=None)
+@given(frames=st.lists(FRAMES, min_size=20, max_size=60))
+def test_fuzzed_frames_never_break_the_connection_or_reach_an_unrelated_subscriber(
+    frames: list[str | bytes],
+) -> None:
+    async def main() -> None:
+        async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+            with trio.fail_after(20):
+                async with k.subscribe("book", symbol=["ETH/USD"], depth=10) as sub:
+                    assert (await sub.__anext__()).type == "snapshot"
+                    before = k.statistics()[PUBLIC]
+                    for frame in frames:
+                        await fake.faults(PUBLIC).send_raw(frame)
+                    received = 0
+                    while received == 0:
+                        await fake.step()
+                        await settle(k)
+                        while sub.statistics().buffered:
+                            msg = await sub.__anext__()
+                            assert isinstance(msg, s.BookMessage), msg
+                            assert {d.symbol for d in msg.data} == {"ETH/USD"}
+                            received += 1
+                    after = k.statistics()[PUBLIC]
+                    assert after.reconnects == 0
+                    assert after.connected
+                    counted = (after.bad_messages - before.bad_messages) + (
+                        after.unrouted - before.unrouted
+                    )
+                    assert counted <= len(frames)
+                    # Every binary frame at least was dropped and counted.
+                    assert counted >= sum(isinstance(f, bytes) for f in frames)
+
+    trio.run(main)
