@@ -83,7 +83,12 @@ __all__ = [
 
 
 class _In(msgspec.Struct, kw_only=True, frozen=True):
-    """Base of inbound structs: keyword-only, immutable (shared by every subscriber)."""
+    """Base of inbound structs: keyword-only, immutable (shared by every subscriber).
+
+    The high-rate market-data structs are also ``gc=False``: they are immutable and hold
+    no reference cycles, so the cyclic garbage collector need not track them (measurably
+    less GC work on a fast feed).
+    """
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,7 +108,7 @@ class StatusData(_In, frozen=True):
             raise ValueError("connection_id must be an unsigned 64-bit integer")
 
 
-class StatusMessage(_In, frozen=True):
+class StatusMessage(_In, frozen=True, tag_field="channel", tag="status"):
     """``{"channel": "status", ...}``: engine status, sent on connect and on change."""
 
     channel: ClassVar[str] = "status"
@@ -111,7 +116,7 @@ class StatusMessage(_In, frozen=True):
     data: list[StatusData]
 
 
-class Heartbeat(_In, frozen=True):
+class Heartbeat(_In, frozen=True, tag_field="channel", tag="heartbeat"):
     """``{"channel": "heartbeat"}``: about once a second on an otherwise idle connection."""
 
     channel: ClassVar[str] = "heartbeat"
@@ -121,7 +126,7 @@ class Heartbeat(_In, frozen=True):
 # Public market data
 
 
-class TickerData(_In, frozen=True):
+class TickerData(_In, frozen=True, gc=False):
     """Level 1 data of one symbol."""
 
     symbol: str
@@ -139,7 +144,7 @@ class TickerData(_In, frozen=True):
     timestamp: datetime | None = None
 
 
-class TickerMessage(_In, frozen=True):
+class TickerMessage(_In, frozen=True, gc=False, tag_field="channel", tag="ticker"):
     """A ``ticker`` snapshot or update (``data`` has exactly one element)."""
 
     channel: ClassVar[str] = "ticker"
@@ -154,7 +159,7 @@ class PriceLevel(msgspec.Struct, frozen=True, gc=False):
     qty: Decimal
 
 
-class BookData(_In, frozen=True):
+class BookData(_In, frozen=True, gc=False):
     """Level 2 book snapshot or update of one symbol, with Kraken's CRC32 checksum."""
 
     symbol: str
@@ -164,7 +169,7 @@ class BookData(_In, frozen=True):
     timestamp: datetime | None = None
 
 
-class BookMessage(_In, frozen=True):
+class BookMessage(_In, frozen=True, gc=False, tag_field="channel", tag="book"):
     """A ``book`` snapshot or update."""
 
     channel: ClassVar[str] = "book"
@@ -182,7 +187,7 @@ class L3Order(msgspec.Struct, frozen=True, gc=False):
     event: str | None = None
 
 
-class L3Data(_In, frozen=True):
+class L3Data(_In, frozen=True, gc=False):
     """Level 3 snapshot or update of one symbol, with its checksum."""
 
     symbol: str
@@ -192,7 +197,7 @@ class L3Data(_In, frozen=True):
     timestamp: datetime | None = None
 
 
-class L3Message(_In, frozen=True):
+class L3Message(_In, frozen=True, gc=False, tag_field="channel", tag="level3"):
     """A ``level3`` snapshot or update."""
 
     channel: ClassVar[str] = "level3"
@@ -200,7 +205,7 @@ class L3Message(_In, frozen=True):
     data: list[L3Data]
 
 
-class Candle(_In, frozen=True):
+class Candle(_In, frozen=True, gc=False):
     """One OHLC candle."""
 
     symbol: str
@@ -216,7 +221,7 @@ class Candle(_In, frozen=True):
     timestamp: datetime | None = None
 
 
-class OhlcMessage(_In, frozen=True):
+class OhlcMessage(_In, frozen=True, gc=False, tag_field="channel", tag="ohlc"):
     """An ``ohlc`` snapshot (recent candles) or update."""
 
     channel: ClassVar[str] = "ohlc"
@@ -225,7 +230,7 @@ class OhlcMessage(_In, frozen=True):
     timestamp: datetime | None = None
 
 
-class TradeData(_In, frozen=True):
+class TradeData(_In, frozen=True, gc=False):
     """One public trade; ``side`` is the taker's side."""
 
     symbol: str
@@ -237,7 +242,7 @@ class TradeData(_In, frozen=True):
     timestamp: datetime
 
 
-class TradeMessage(_In, frozen=True):
+class TradeMessage(_In, frozen=True, gc=False, tag_field="channel", tag="trade"):
     """A ``trade`` snapshot (recent trades) or update (one or more trades)."""
 
     channel: ClassVar[str] = "trade"
@@ -287,7 +292,7 @@ class InstrumentData(_In, frozen=True):
     pairs: list[InstrumentPair] = []
 
 
-class InstrumentMessage(_In, frozen=True):
+class InstrumentMessage(_In, frozen=True, tag_field="channel", tag="instrument"):
     """An ``instrument`` snapshot or update; ``data`` is an object, not a list."""
 
     channel: ClassVar[str] = "instrument"
@@ -384,7 +389,7 @@ class Execution(_In, frozen=True):
     triggered_price: Decimal | None = None
 
 
-class ExecutionsMessage(_In, frozen=True):
+class ExecutionsMessage(_In, frozen=True, tag_field="channel", tag="executions"):
     """An ``executions`` snapshot (open orders / recent trades) or update."""
 
     channel: ClassVar[str] = "executions"
