@@ -64,6 +64,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import Ping
+from wsproto.utilities import LocalProtocolError
 
 from kraken_trio._proto.auth import sign_futures_challenge
 from kraken_trio.testing._faults import Faults, Received
@@ -889,7 +890,12 @@ class _StallableConnection(WebSocketConnection):
         self.last_activity = trio.current_time()
         if self._stalled():
             return
-        await super()._handle_ping_event(event)
+        try:
+            await super()._handle_ping_event(event)
+        except LocalProtocolError:
+            # A ping that crossed our own close frame: the connection is closing and a
+            # pong may no longer be sent (wsproto refuses). Nothing to answer.
+            return
 
 
 @dataclass(eq=False)
