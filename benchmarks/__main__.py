@@ -158,8 +158,8 @@ def log(text: str) -> None:
 # ------------------------------------------------------------------------------ scenarios
 
 
-WHATIF_STREAM = ["anext", "frames"]
-WHATIF_ORDER = ["leandirect", "mask", "frames"]
+WHATIF_STREAM = ["checksum"]
+WHATIF_ORDER = ["leandirect"]
 
 
 def interleaved(rows: list[Row], specs: list[dict[str, Any]], runs: int) -> list[Row]:

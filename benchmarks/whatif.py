@@ -1,23 +1,16 @@
 """What-if experiments: the hot-path fixes suggested in docs/benchmarks.md, as monkeypatches.
 
 These patches are applied ONLY inside a benchmark peer process when its spec lists them
-(``"whatif": ["anext", "frames"]``), to measure what a proposed library change would buy
+(``"whatif": ["checksum"]``), to measure what a proposed library change would buy
 before anyone edits the library. They reach into private attributes of the library as it
 was when written; if the library changed, a patch refuses to apply (``RuntimeError``)
 rather than measuring something else.
 
-* ``anext``: ``Subscription.__anext__`` takes a buffered message with ``receive_nowait()``
-  and yields to the scheduler only every 1024 messages (or when the buffer is empty: about
-  one read batch, so the consumer keeps pace with the reader task), instead
-  of a full trio checkpoint (a scheduler pass with an epoll call) per message. Cancellation
-  is still noticed on every call (``checkpoint_if_cancelled``).
-* ``frames``: ``WebSocket.receive_batch`` parses complete, unmasked, unfragmented text
-  frames itself (two header bytes, a length, a slice) and hands every other frame (control,
-  fragments, binary) to wsproto unchanged, so wsproto's state stays consistent. (Experiment
-  only: it assumes nothing but complete frames arrived together with the handshake, true
-  of the replay server, which speaks only when spoken to.)
-* ``directsend``, ``lean``, ``leandirect``, ``mask``: the order path (see
-  :func:`_patch_request` and :func:`patch_mask`).
+The ``anext``, ``frames`` and ``mask`` experiments measured here first are now in the
+library (``Subscription.__anext__``, ``WebSocket._parse``, ``_client_text_frame``), so
+their patches are gone; the rows that remain measure what is still only a proposal.
+
+* ``directsend``, ``lean``, ``leandirect``: the order path (see :func:`_patch_request`).
 * ``checksum``: per-side cached checksum text with chained CRCs (:func:`patch_checksum`).
 * ``nogc``: the garbage collector off, an upper bound for ``gc=False`` message structs.
 """
@@ -25,127 +18,11 @@ rather than measuring something else.
 from __future__ import annotations
 
 import os
-import struct
 from typing import Any
 
 import trio
 
 _YIELD_EVERY = int(os.environ.get("WHATIF_YIELD_EVERY", "1024"))
-
-
-def patch_anext() -> None:
-    from kraken_trio import _subscription
-
-    cls: Any = _subscription.Subscription
-    original = cls.__anext__
-    needed = {"_state", "_pending_lost", "_recv", "_delivered"}
-    if not needed <= set(cls.__init__.__code__.co_names):
-        raise RuntimeError("Subscription changed: the anext what-if no longer applies")
-
-    async def __anext__(self: Any) -> Any:
-        if self._state != "open" or self._pending_lost:
-            return await original(self)
-        try:
-            item = self._recv.receive_nowait()
-        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-            return await original(self)
-        count = getattr(self, "_whatif_fast", 0) + 1
-        if count >= _YIELD_EVERY:
-            count = 0
-            await trio.lowlevel.checkpoint()
-        else:
-            await trio.lowlevel.checkpoint_if_cancelled()
-        self._whatif_fast = count
-        self._delivered += 1
-        return item
-
-    cls.__anext__ = __anext__
-
-
-_SHORT = struct.Struct(">H")
-_LONG = struct.Struct(">Q")
-
-
-def patch_frames() -> None:
-    from kraken_trio import _transport
-
-    cls: Any = _transport.WebSocket
-    original_init = cls.__init__
-    needed = {"_stream", "_ws", "_closed", "_control_out", "_text_parts", "_buffered"}
-    methods = ("_handle", "_fail", "_flush_control")
-    if not needed <= set(original_init.__code__.co_names) or not all(
-        hasattr(cls, m) for m in methods
-    ):
-        raise RuntimeError("WebSocket changed: the frames what-if no longer applies")
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        self._whatif_buf = bytearray()
-        self._whatif_wsproto_pending = False
-
-    async def receive_batch(self: Any) -> list[Any]:
-        if self._closed is not None:
-            raise self._closed
-        frames: list[Any] = []
-        if self._buffered:  # whatever came with the handshake is already inside wsproto
-            self._buffered = False
-            for event in self._ws.events():
-                self._handle(event, frames)
-            if frames:
-                return frames
-        try:
-            data = await self._stream.receive_some(256 * 1024)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            raise self._fail(f"connection broken: {exc!r}") from None
-        if not data:
-            raise self._fail("connection closed by peer without a close frame")
-        self.bytes_received += len(data)
-        buf = self._whatif_buf
-        buf += data
-        pos = 0
-        end = len(buf)
-        to_wsproto: list[bytes] = []
-        while end - pos >= 2:
-            b0 = buf[pos]
-            b1 = buf[pos + 1]
-            n = b1 & 0x7F
-            head = 2
-            if n == 126:
-                if end - pos < 4:
-                    break
-                n = _SHORT.unpack_from(buf, pos + 2)[0]
-                head = 4
-            elif n == 127:
-                if end - pos < 10:
-                    break
-                n = _LONG.unpack_from(buf, pos + 2)[0]
-                head = 10
-            if b1 & 0x80:
-                head += 4
-            stop = pos + head + n
-            if stop > end:
-                break
-            if b0 == 0x81 and not (b1 & 0x80) and not self._text_parts:
-                if to_wsproto:  # keep order: flush what wsproto must see first
-                    self._ws.receive_data(b"".join(to_wsproto))
-                    to_wsproto.clear()
-                    for event in self._ws.events():
-                        self._handle(event, frames)
-                frames.append(buf[pos + head : stop].decode())
-            else:
-                to_wsproto.append(bytes(buf[pos:stop]))
-            pos = stop
-        del buf[:pos]
-        if to_wsproto:
-            self._ws.receive_data(b"".join(to_wsproto))
-            for event in self._ws.events():
-                self._handle(event, frames)
-        if self._control_out:
-            await self._flush_control()
-        return frames
-
-    cls.__init__ = __init__
-    cls.receive_batch = receive_batch
 
 
 def _patch_request(*, direct: bool, lean: bool) -> None:
@@ -281,33 +158,6 @@ def patch_leandirect() -> None:
     _patch_request(direct=True, lean=True)
 
 
-def patch_mask() -> None:
-    """Client frames encoded and masked with one big-int XOR instead of wsproto's masker."""
-    import os
-
-    from kraken_trio import _transport
-
-    cls: Any = _transport.WebSocket
-    if not hasattr(cls, "encode_text"):
-        raise RuntimeError("WebSocket changed: the mask what-if no longer applies")
-
-    def encode_text(self: Any, text: bytes | str) -> bytes:
-        payload = text.encode() if isinstance(text, str) else text
-        n = len(payload)
-        if n < 126:
-            header = bytes((0x81, 0x80 | n))
-        elif n < 65536:
-            header = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
-        else:
-            header = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
-        mask = os.urandom(4)
-        key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-        body = (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
-        return header + mask + body
-
-    cls.encode_text = encode_text
-
-
 def patch_checksum() -> None:
     """L2Book checksum from per-side cached text, re-rendered only when that side's top ten
     changed, with chained CRCs (``crc32(bids, crc32(asks))`` equals the CRC of the joined
@@ -394,13 +244,10 @@ def patch_nogc() -> None:
 
 
 PATCHES = {
-    "anext": patch_anext,
-    "frames": patch_frames,
     "nogc": patch_nogc,
     "directsend": patch_directsend,
     "lean": patch_lean,
     "leandirect": patch_leandirect,
-    "mask": patch_mask,
     "checksum": patch_checksum,
 }
 
