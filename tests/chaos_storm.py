@@ -64,8 +64,9 @@ ORDER_SYMBOL = "BTC/USD"
 ORDER_QTY = Decimal("0.001")
 MAX_OPEN_ORDERS = 12
 
-# False while the fake futures server crashes on a ping during its closing handshake.
-FUTURES_CLOSE_FRAMES = False
+# Close the futures endpoint with close frames too (False resets it only: the fake futures
+# server once crashed on a ping during its own closing handshake, fixed in 20650c0).
+FUTURES_CLOSE_FRAMES = True
 
 # Client deadlines: short, so a storm of a few seconds sees many reconnects.
 CLIENT_OPTIONS: dict[str, Any] = {
@@ -512,9 +513,6 @@ class _Storm:
     async def fault(self, kind: str, key: WsKey, rng: random.Random) -> None:
         fake = self.fake
         faults = fake.faults(key)
-        # Until the fake futures server survives a ping during its closing handshake (it can
-        # answer it with a pong in state LOCAL_CLOSING, which wsproto refuses, and crash), it
-        # is only ever reset, never closed with a close frame, so the storm tests the client.
         reset = key == FUTURES and not self.futures_close_frames
         if kind == "drop":
             await faults.drop(reset=reset)
@@ -799,8 +797,8 @@ async def run_storm(
         log_handler: Also gets the kraken_trio log records during the storm. They do not
             propagate to the root logger meanwhile (pytest's log capture would keep every
             DEBUG record, and the objects it refers to, for the memory check to find).
-        futures_close_frames: Close the futures endpoint with close frames too (by default
-            only with resets, see :data:`FUTURES_CLOSE_FRAMES`).
+        futures_close_frames: Close the futures endpoint with close frames too, not only with
+            resets (see :data:`FUTURES_CLOSE_FRAMES`).
 
     Returns:
         The summary; ``violations`` lists every broken invariant.

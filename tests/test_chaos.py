@@ -149,15 +149,9 @@ async def test_random_fault_storm_leaves_everything_consistent() -> None:
     assert summary.bad_messages > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in the fake futures server: a protocol ping that reaches it during its own "
-    "closing handshake (restart/drop with a close frame) is answered by trio-websocket's reader "
-    "with a pong in state LOCAL_CLOSING; wsproto raises LocalProtocolError from "
-    "_StallableConnection._handle_ping_event and open_fake_kraken crashes (seed 3 hits it "
-    "within 3 s: a restart of the futures endpoint as the client's first ping arrives)",
-)
 async def test_storm_with_futures_close_frames() -> None:
+    # Seed 3 restarts the futures endpoint as the client's first ping arrives: the fake used to
+    # crash answering it with a pong in LOCAL_CLOSING (fixed in 20650c0).
     with trio.fail_after(120):
         summary = await run_storm(3, 4, futures_close_frames=True)
     print(f"\n{summary}")
