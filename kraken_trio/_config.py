@@ -111,9 +111,17 @@ class Config:
                 raise ValueError(
                     f"Config.{name} must be a positive number of seconds, got {value!r}"
                 )
-        if self.max_reconnects is not None and self.max_reconnects < 0:
+        for name in ("buffer_size", "max_message_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Config.{name} must be an int >= 1, got {value!r}")
+        limit = self.max_reconnects
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ValueError(f"Config.max_reconnects must be an int >= 0 or None, got {limit!r}")
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
             raise ValueError(
-                f"Config.max_reconnects must be >= 0 or None, got {self.max_reconnects!r}"
+                "Config.ssl_context must be an ssl.SSLContext, "
+                f"got {type(self.ssl_context).__name__}"
             )
-        if self.buffer_size < 1:
-            raise ValueError(f"Config.buffer_size must be >= 1, got {self.buffer_size!r}")
