@@ -257,7 +257,10 @@ def _object_count() -> int:
     gc.collect()
     count = 0
     for obj in gc.get_objects():
-        module = getattr(type(obj), "__module__", "") or ""
+        # Some types (metaclass instances, extension types) have a descriptor here, not a str.
+        module = getattr(type(obj), "__module__", "")
+        if not isinstance(module, str):
+            continue
         if module.startswith("kraken_trio") and not module.startswith("kraken_trio.testing"):
             count += 1
     return count
