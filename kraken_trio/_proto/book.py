@@ -211,7 +211,75 @@ def _negative_qty(what: str, symbol: str, price: Decimal, qty: Decimal) -> Proto
     return ProtocolError(f"negative quantity {qty} at price {price} in {what} for {symbol}")
 
 
-class L2Book:
+class _SideLike(Protocol):
+    prices: list[Decimal]
+
+    def best(self) -> tuple[Decimal, Decimal] | None: ...
+
+    def top(self, n: int | None) -> list[tuple[Decimal, Decimal]]: ...
+
+
+class _Quotes:
+    """Best prices, spread, mid and top-N views: the same for every kind of book."""
+
+    __slots__ = ()
+    _bids: _SideLike
+    _asks: _SideLike
+
+    @property
+    def best_bid(self) -> tuple[Decimal, Decimal] | None:
+        """``(price, qty)`` of the highest bid level (total qty for L3), or ``None``."""
+        return self._bids.best()
+
+    @property
+    def best_ask(self) -> tuple[Decimal, Decimal] | None:
+        """``(price, qty)`` of the lowest ask level (total qty for L3), or ``None``."""
+        return self._asks.best()
+
+    @property
+    def spread(self) -> Decimal | None:
+        """Best ask minus best bid (zero or negative when crossed), ``None`` if a side is empty."""
+        bid = self._bids.best()
+        ask = self._asks.best()
+        if bid is None or ask is None:
+            return None
+        return ask[0] - bid[0]
+
+    @property
+    def mid(self) -> Decimal | None:
+        """The midpoint of best bid and best ask, ``None`` if a side is empty."""
+        bid = self._bids.best()
+        ask = self._asks.best()
+        if bid is None or ask is None:
+            return None
+        return (ask[0] + bid[0]) / _TWO
+
+    @property
+    def crossed(self) -> bool:
+        """Whether the best bid is at or above the best ask."""
+        spread = self.spread
+        return spread is not None and spread <= _ZERO
+
+    @property
+    def bid_count(self) -> int:
+        """Number of bid price levels."""
+        return len(self._bids.prices)
+
+    @property
+    def ask_count(self) -> int:
+        """Number of ask price levels."""
+        return len(self._asks.prices)
+
+    def bids(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
+        """The best ``n`` bid levels (all if ``None``) as ``(price, qty)``, highest first."""
+        return self._bids.top(n)
+
+    def asks(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
+        """The best ``n`` ask levels (all if ``None``) as ``(price, qty)``, lowest first."""
+        return self._asks.top(n)
+
+
+class L2Book(_Quotes):
     """A local Level 2 book for one symbol of the Spot v2 ``book`` channel.
 
     Args:
@@ -224,6 +292,8 @@ class L2Book:
         ValueError: ``depth`` < 1 or a negative precision.
     """
 
+    _bids: _Side
+    _asks: _Side
     __slots__ = (
         "_asks",
         "_bids",
@@ -340,58 +410,6 @@ class L2Book:
         """Quantity decimals used for the checksum (``None``: as decoded)."""
         return self._qty_precision
 
-    @property
-    def best_bid(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, qty)`` of the highest bid, or ``None`` if there are no bids."""
-        return self._bids.best()
-
-    @property
-    def best_ask(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, qty)`` of the lowest ask, or ``None`` if there are no asks."""
-        return self._asks.best()
-
-    @property
-    def spread(self) -> Decimal | None:
-        """Best ask minus best bid (zero or negative when crossed), ``None`` if a side is empty."""
-        bid = self._bids.best()
-        ask = self._asks.best()
-        if bid is None or ask is None:
-            return None
-        return ask[0] - bid[0]
-
-    @property
-    def mid(self) -> Decimal | None:
-        """The midpoint of best bid and best ask, ``None`` if a side is empty."""
-        bid = self._bids.best()
-        ask = self._asks.best()
-        if bid is None or ask is None:
-            return None
-        return (ask[0] + bid[0]) / _TWO
-
-    @property
-    def crossed(self) -> bool:
-        """Whether the best bid is at or above the best ask."""
-        spread = self.spread
-        return spread is not None and spread <= _ZERO
-
-    @property
-    def bid_count(self) -> int:
-        """Number of bid levels."""
-        return len(self._bids.prices)
-
-    @property
-    def ask_count(self) -> int:
-        """Number of ask levels."""
-        return len(self._asks.prices)
-
-    def bids(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
-        """The best ``n`` bids (all if ``None``) as ``(price, qty)``, highest first."""
-        return self._bids.top(n)
-
-    def asks(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
-        """The best ``n`` asks (all if ``None``) as ``(price, qty)``, lowest first."""
-        return self._asks.top(n)
-
 
 class _L3Side:
     """One side of an L3 book: sorted prices, a FIFO queue per price, running totals.
@@ -475,8 +493,13 @@ class _L3Side:
         price = prices[-1] if self.descending else prices[0]
         return price, self.totals[price]
 
+    def top(self, n: int | None) -> list[tuple[Decimal, Decimal]]:
+        """Aggregated L2 view: the best ``n`` levels as ``(price, total qty)``."""
+        totals = self.totals
+        return [(p, totals[p]) for p in self.top_prices(n)]
 
-class L3Book:
+
+class L3Book(_Quotes):
     """A local Level 3 (order-by-order) book for one symbol of the Spot v2 ``level3`` channel.
 
     Orders are kept in FIFO queues per price. Update events:
@@ -501,6 +524,8 @@ class L3Book:
         ValueError: ``depth`` < 1 or a negative precision.
     """
 
+    _bids: _L3Side
+    _asks: _L3Side
     __slots__ = (
         "_asks",
         "_bids",
@@ -693,54 +718,6 @@ class L3Book:
         """Number of resting orders on both sides."""
         return len(self._index)
 
-    @property
-    def bid_count(self) -> int:
-        """Number of bid price levels."""
-        return len(self._bids.prices)
-
-    @property
-    def ask_count(self) -> int:
-        """Number of ask price levels."""
-        return len(self._asks.prices)
-
-    @property
-    def best_bid(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, total qty)`` of the highest bid level, or ``None``."""
-        return self._bids.best()
-
-    @property
-    def best_ask(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, total qty)`` of the lowest ask level, or ``None``."""
-        return self._asks.best()
-
-    @property
-    def spread(self) -> Decimal | None:
-        """Best ask minus best bid, ``None`` if a side is empty."""
-        bid = self._bids.best()
-        ask = self._asks.best()
-        if bid is None or ask is None:
-            return None
-        return ask[0] - bid[0]
-
-    @property
-    def mid(self) -> Decimal | None:
-        """The midpoint of best bid and best ask, ``None`` if a side is empty."""
-        bid = self._bids.best()
-        ask = self._asks.best()
-        if bid is None or ask is None:
-            return None
-        return (ask[0] + bid[0]) / _TWO
-
-    def bids(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
-        """Aggregated L2 view: the best ``n`` bid levels as ``(price, total qty)``."""
-        totals = self._bids.totals
-        return [(p, totals[p]) for p in self._bids.top_prices(n)]
-
-    def asks(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
-        """Aggregated L2 view: the best ``n`` ask levels as ``(price, total qty)``."""
-        totals = self._asks.totals
-        return [(p, totals[p]) for p in self._asks.top_prices(n)]
-
     def bid_levels(self, n: int | None = None) -> list[tuple[Decimal, list[BookOrder]]]:
         """The best ``n`` bid levels, each with its orders in queue (FIFO) order."""
         queues = self._bids.queues
@@ -764,7 +741,7 @@ class L3Book:
         return None if entry is None else entry[1]
 
 
-class FuturesBook:
+class FuturesBook(_Quotes):
     """A local book for one product of the Futures v1 ``book`` feed.
 
     Futures books carry no checksum: integrity comes from ``seq``, which must grow by
@@ -776,6 +753,8 @@ class FuturesBook:
         product_id: The product, e.g. ``"PI_XBTUSD"``.
     """
 
+    _bids: _Side
+    _asks: _Side
     __slots__ = ("_asks", "_bids", "_product_id", "_seq")
 
     def __init__(self, product_id: str) -> None:
@@ -862,49 +841,3 @@ class FuturesBook:
     def seq(self) -> int | None:
         """The ``seq`` of the last snapshot or delta applied (``None`` before a snapshot)."""
         return self._seq
-
-    @property
-    def best_bid(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, qty)`` of the highest bid, or ``None``."""
-        return self._bids.best()
-
-    @property
-    def best_ask(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, qty)`` of the lowest ask, or ``None``."""
-        return self._asks.best()
-
-    @property
-    def spread(self) -> Decimal | None:
-        """Best ask minus best bid, ``None`` if a side is empty."""
-        bid = self._bids.best()
-        ask = self._asks.best()
-        if bid is None or ask is None:
-            return None
-        return ask[0] - bid[0]
-
-    @property
-    def mid(self) -> Decimal | None:
-        """The midpoint of best bid and best ask, ``None`` if a side is empty."""
-        bid = self._bids.best()
-        ask = self._asks.best()
-        if bid is None or ask is None:
-            return None
-        return (ask[0] + bid[0]) / _TWO
-
-    @property
-    def bid_count(self) -> int:
-        """Number of bid levels."""
-        return len(self._bids.prices)
-
-    @property
-    def ask_count(self) -> int:
-        """Number of ask levels."""
-        return len(self._asks.prices)
-
-    def bids(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
-        """The best ``n`` bids (all if ``None``) as ``(price, qty)``, highest first."""
-        return self._bids.top(n)
-
-    def asks(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
-        """The best ``n`` asks (all if ``None``) as ``(price, qty)``, lowest first."""
-        return self._asks.top(n)
