@@ -852,6 +852,13 @@ class Connection:
             sub._wires = mine  # type: ignore[attr-defined]
             if fresh and self._ready.is_set() and self._fatal is None:
                 self._send_subscribe(fresh)
+            for wire in mine:
+                # Joining a live wire whose stream means nothing without its snapshot: ask
+                # for a fresh one (the other users see a resync gap and the new snapshot).
+                if wire not in fresh and wire.state == "active" and self._needs_snapshot(wire):
+                    self.resync(
+                        wire.channel, wire.symbol, wire.params, "a new subscriber needs a snapshot"
+                    )
             with trio.move_on_at(deadline):
                 for wire in mine:
                     await wire.acked.wait()
@@ -897,6 +904,13 @@ class Connection:
                     wire.acked.set()
         if leaving:
             self._send_unsubscribe(leaving)
+
+    def _needs_snapshot(self, wire: _Wire) -> bool:
+        if wire.params.get("snapshot") is False:
+            return False
+        return wire.channel in (
+            _FUTURES_SNAPSHOT_FEEDS if self._futures else _SPOT_SNAPSHOT_CHANNELS
+        )
 
     def resync(self, channel: str, symbol: str | None, params: dict[str, Any], reason: str) -> bool:
         """Ask for a fresh snapshot of one wire subscription (unsubscribe + subscribe).
@@ -1091,6 +1105,10 @@ class Connection:
 
 
 _UNBOUNDED = 2**31
+
+# Channels whose updates mean nothing without the snapshot before them.
+_SPOT_SNAPSHOT_CHANNELS = frozenset({"book", "level3", "instrument", "executions", "balances"})
+_FUTURES_SNAPSHOT_FEEDS = frozenset({"book"})
 
 _UNSUB_KEYS = frozenset({"symbol", "token", "depth", "interval", "event_trigger"})
 

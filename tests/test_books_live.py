@@ -264,3 +264,26 @@ async def test_the_real_recording_replayed_through_the_fake_matches_every_checks
         # instrument channel (1 / 8) is what makes every checksum match.
         assert (book.price_precision, book.qty_precision) == (1, 8)
         assert book.last_checksum == json.loads(frames[-1])["data"][0]["checksum"]
+
+
+async def test_a_second_book_on_the_same_symbol_gets_its_own_snapshot() -> None:
+    async with open_fake_kraken(update_interval=0.01) as fake, client_for(fake) as k:
+        with trio.fail_after(15):
+            async with k.book("BTC/USD") as first:
+                await next_matching(first.__aiter__(), lambda e: e.kind == "snapshot")
+                async with k.book("BTC/USD") as second:
+                    assert (await second.__aiter__().__anext__()).kind == "snapshot"
+                    assert second.synced
+                    # The first book saw the resync its neighbour asked for, and recovered.
+                    await next_matching(first.__aiter__(), lambda e: e.kind == "snapshot")
+                    await next_matching(first.__aiter__(), lambda e: e.kind == "update")
+                    assert first.checksum_failures == 0
+
+
+async def test_instrument_pairs_while_already_subscribed_to_instrument() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        with trio.fail_after(15):
+            async with k.subscribe("instrument") as sub:
+                await sub.__anext__()
+                pairs = await k.instrument_pairs()
+        assert "BTC/USD" in pairs

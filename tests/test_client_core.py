@@ -423,16 +423,27 @@ async def test_decimals_are_exact_from_the_wire() -> None:
 async def test_an_overrun_sharer_does_not_make_the_next_sharer_skip_a_message() -> None:
     async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
         with trio.fail_after(15):
-            slow = k.subscribe("book", symbol=["BTC/USD"], buffer_size=2)
+            # Room for the join resyncs (gap + snapshot each), not for 40 steps of updates.
+            slow = k.subscribe("book", symbol=["BTC/USD"], buffer_size=8)
             await slow.open()
             async with (
                 k.subscribe("book", symbol=["BTC/USD"], buffer_size=10_000) as b,
                 k.subscribe("book", symbol=["BTC/USD"], buffer_size=10_000) as c,
             ):
+                await settle(k)
+                for sub in (b, c):  # everything from the joins, up to now
+                    for _ in range(sub.statistics().buffered):
+                        await sub.__anext__()
+                assert not slow.closed
                 await fake.step(40)
                 await settle(k)
-                # b sits right after the slow one in the wire's user list.
-                assert b.statistics().buffered == c.statistics().buffered > 2
+                # b sits right after the slow one in the wire's user list: it must not skip
+                # the message during which the slow one overran and detached.
+                seen_b = [await b.__anext__() for _ in range(b.statistics().buffered)]
+                seen_c = [await c.__anext__() for _ in range(c.statistics().buffered)]
+                assert len(seen_c) > 8
+                assert len(seen_b) == len(seen_c)
+                assert all(x is y for x, y in zip(seen_b, seen_c, strict=True))
                 with pytest.raises(OverrunError):
                     await _drain(slow)
 
