@@ -279,7 +279,44 @@ class _Quotes:
         return self._asks.top(n)
 
 
-class L2Book(_Quotes):
+class _SpotBook(_Quotes):
+    """What the checksummed spot books (L2 and L3) share besides their quotes."""
+
+    __slots__ = ()
+    _symbol: str
+    _depth: int
+    _price_precision: int | None
+    _qty_precision: int | None
+
+    def checksum(self) -> int:
+        raise NotImplementedError
+
+    def verify(self, expected: int) -> bool:
+        """Whether the book's checksum equals the ``checksum`` Kraken sent."""
+        return self.checksum() == expected
+
+    @property
+    def symbol(self) -> str:
+        """The pair this book is for."""
+        return self._symbol
+
+    @property
+    def depth(self) -> int:
+        """The number of price levels kept per side."""
+        return self._depth
+
+    @property
+    def price_precision(self) -> int | None:
+        """Price decimals used for the checksum (``None``: as decoded)."""
+        return self._price_precision
+
+    @property
+    def qty_precision(self) -> int | None:
+        """Quantity decimals used for the checksum (``None``: as decoded)."""
+        return self._qty_precision
+
+
+class L2Book(_SpotBook):
     """A local Level 2 book for one symbol of the Spot v2 ``book`` channel.
 
     Args:
@@ -384,31 +421,7 @@ class L2Book(_Quotes):
         self._checksum = value
         return value
 
-    def verify(self, expected: int) -> bool:
-        """Whether the book's checksum equals the ``checksum`` Kraken sent."""
-        return self.checksum() == expected
-
     # -- queries ----------------------------------------------------------------------------
-
-    @property
-    def symbol(self) -> str:
-        """The pair this book is for."""
-        return self._symbol
-
-    @property
-    def depth(self) -> int:
-        """The number of levels kept per side."""
-        return self._depth
-
-    @property
-    def price_precision(self) -> int | None:
-        """Price decimals used for the checksum (``None``: as decoded)."""
-        return self._price_precision
-
-    @property
-    def qty_precision(self) -> int | None:
-        """Quantity decimals used for the checksum (``None``: as decoded)."""
-        return self._qty_precision
 
 
 class _L3Side:
@@ -499,7 +512,7 @@ class _L3Side:
         return [(p, totals[p]) for p in self.top_prices(n)]
 
 
-class L3Book(_Quotes):
+class L3Book(_SpotBook):
     """A local Level 3 (order-by-order) book for one symbol of the Spot v2 ``level3`` channel.
 
     Orders are kept in FIFO queues per price. Update events:
@@ -687,31 +700,7 @@ class L3Book(_Quotes):
         self._checksum = value
         return value
 
-    def verify(self, expected: int) -> bool:
-        """Whether the book's checksum equals the ``checksum`` Kraken sent."""
-        return self.checksum() == expected
-
     # -- queries ----------------------------------------------------------------------------
-
-    @property
-    def symbol(self) -> str:
-        """The pair this book is for."""
-        return self._symbol
-
-    @property
-    def depth(self) -> int:
-        """The number of price levels kept per side."""
-        return self._depth
-
-    @property
-    def price_precision(self) -> int | None:
-        """Price decimals used for the checksum (``None``: as decoded)."""
-        return self._price_precision
-
-    @property
-    def qty_precision(self) -> int | None:
-        """Quantity decimals used for the checksum (``None``: as decoded)."""
-        return self._qty_precision
 
     @property
     def order_count(self) -> int:
