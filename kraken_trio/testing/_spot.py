@@ -37,7 +37,7 @@ import socket
 import struct
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -900,6 +900,13 @@ class SpotServer:
         return symbols
 
     @staticmethod
+    def _depth(params: dict[str, Any], allowed: Collection[int]) -> int:
+        depth = params.get("depth", 10)
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth not in allowed:
+            raise _Reject("Subscription depth not supported")
+        return int(depth)
+
+    @staticmethod
     def _bool(params: dict[str, Any], name: str, default: bool) -> bool:
         value = params.get(name, default)
         if not isinstance(value, bool):
@@ -1101,9 +1108,7 @@ class PublicServer(SpotServer):
         symbols = self._symbols(params)
         snapshot = self._bool(params, "snapshot", True)
         if channel == "book":
-            depth = params.get("depth", 10)
-            if depth not in BOOK_DEPTHS or isinstance(depth, bool):
-                raise _Reject("Subscription depth not supported")
+            depth = self._depth(params, BOOK_DEPTHS)
             return self._per_symbol(
                 conn,
                 method,
@@ -1400,9 +1405,7 @@ class Level3Server(SpotServer):
             raise _Reject("Token(s) not found")
         symbols = self._symbols(params)
         snapshot = self._bool(params, "snapshot", True)
-        depth = params.get("depth", 10)
-        if depth not in L3_DEPTHS or isinstance(depth, bool):
-            raise _Reject("Subscription depth not supported")
+        depth = self._depth(params, L3_DEPTHS)
         return self._per_symbol(
             conn,
             method,
