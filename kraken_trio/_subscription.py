@@ -16,7 +16,7 @@ import msgspec
 import trio
 
 from ._config import WsKey
-from ._errors import ClosedError, OverrunError
+from ._errors import OverrunError
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -291,8 +291,3 @@ def _default_key(item: Any) -> Hashable:
     if isinstance(data, list) and data:
         return (type(item), getattr(data[0], "symbol", None))
     return (type(item), getattr(item, "product_id", None))
-
-
-def closed_error(what: str) -> ClosedError:
-    """The error a closed client gives its users."""
-    return ClosedError(f"{what} is closed")
