@@ -1,9 +1,14 @@
 """One supervised task per WsKey: connect, authenticate, read, dispatch, heartbeat, reconnect.
 
 The task owns its socket. It reads a whole batch of frames, decodes and dispatches every one
-of them without awaiting (subscriptions are fed with ``send_nowait``), then reads again. Frames
-go out through one writer task fed by an unbounded memory channel, which is atomic under
-cancellation, so a cancelled caller can never leave half a frame on the wire.
+of them without awaiting (subscriptions are fed with ``send_nowait``), then reads again.
+
+Frames go out without any caller ever awaiting a write, so a cancelled caller can never
+leave half a frame on the wire. :meth:`Connection.send_nowait` is the only way out: when
+nothing is queued or being written, it puts the frame into the kernel synchronously (no
+checkpoint, so nothing can interrupt it); otherwise, or for whatever the kernel did not take,
+the frame goes to the connection's one writer task through an unbounded memory channel, which
+keeps the order. Only the writer ever awaits a write.
 """
 
 from __future__ import annotations
@@ -124,7 +129,26 @@ class LifecycleEvent:
 
 @dataclass(slots=True)
 class ConnectionStatistics:
-    """Counters of one connection (see :meth:`KrakenClient.statistics`)."""
+    """Counters of one connection (see :meth:`KrakenClient.statistics`).
+
+    Attributes:
+        ws_key: The connection.
+        connected: True while the link is up.
+        messages: Frames received.
+        bad_messages: Frames dropped because they could not be read.
+        unrouted: Messages (or replies) nobody was waiting for.
+        reconnects: Links re-established after a failure.
+        resyncs: Book or level3 resynchronisations.
+        token_fetches: WebSocket tokens fetched over REST.
+        wire_subscriptions: Live wire subscriptions.
+        pending_requests: Requests waiting for their reply.
+        connection_id: The server's id of the current link (spot status message).
+        bytes_received: Bytes read on the current link.
+        direct_writes: Frames the socket took whole at once (no hand-off to the writer).
+        queued_writes: Frames (or the rest of one) the writer sent: the socket was busy or
+            backed up, or the link is TLS.
+        extra: Further counters, by name.
+    """
 
     ws_key: WsKey
     connected: bool = False
@@ -138,6 +162,8 @@ class ConnectionStatistics:
     pending_requests: int = 0
     connection_id: int | None = None
     bytes_received: int = 0
+    direct_writes: int = 0
+    queued_writes: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -163,6 +189,18 @@ class _PingFrame:
 
     def __init__(self, payload: bytes) -> None:
         self.payload = payload
+
+
+class _Encoded:
+    """Wire bytes already framed: a control frame, or what the kernel did not take of one."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+_Outgoing = bytes | _PingFrame | _Encoded
 
 
 class _Wire:
@@ -219,7 +257,8 @@ class Connection:
         self._closing = False
         self._running = False
         self._stopped = trio.Event()
-        self._send_ch: trio.MemorySendChannel[bytes | _PingFrame] | None = None
+        self._send_ch: trio.MemorySendChannel[_Outgoing] | None = None
+        self._queued = 0  # items handed to the writer and not yet written
         self._link_scope: trio.CancelScope | None = None
         self._link_failure: BaseException | None = None
         self._ws: WebSocket | None = None
@@ -358,8 +397,10 @@ class Connection:
         try:
             async with trio.open_nursery() as nursery:
                 self._link_scope = nursery.cancel_scope
-                send, recv = trio.open_memory_channel[bytes | _PingFrame](math.inf)
+                send, recv = trio.open_memory_channel[_Outgoing](math.inf)
                 self._send_ch = send
+                self._queued = 0
+                ws.send_control = self._send_control
                 nursery.start_soon(self._guard, self._writer, ws, recv)
                 nursery.start_soon(self._guard, self._reader, ws)
                 try:
@@ -470,9 +511,7 @@ class Connection:
 
     # ================================================================ I/O tasks
 
-    async def _writer(
-        self, ws: WebSocket, recv: trio.MemoryReceiveChannel[bytes | _PingFrame]
-    ) -> None:
+    async def _writer(self, ws: WebSocket, recv: trio.MemoryReceiveChannel[_Outgoing]) -> None:
         async for item in recv:
             parts = [self._encode_out(ws, item)]
             while True:  # coalesce whatever else is queued into one write
@@ -481,12 +520,16 @@ class Connection:
                 except trio.WouldBlock:
                     break
             await ws.send_raw(b"".join(parts))
+            self._queued -= len(parts)
 
     @staticmethod
-    def _encode_out(ws: WebSocket, item: bytes | _PingFrame) -> bytes:
-        if isinstance(item, _PingFrame):
-            return ws.encode_ping(item.payload)
-        return ws.encode_text(item)
+    def _encode_out(ws: WebSocket, item: _Outgoing) -> bytes:
+        if type(item) is bytes:
+            return ws.encode_text(item)
+        if isinstance(item, _Encoded):
+            return item.data
+        assert isinstance(item, _PingFrame)
+        return ws.encode_ping(item.payload)
 
     async def _reader(self, ws: WebSocket) -> None:
         on_frame = self._on_frame_futures if self._futures else self._on_frame_spot
@@ -507,14 +550,14 @@ class Connection:
             if self._futures:
                 self._ping_counter += 1
                 event = self._pong_event = trio.Event()
-                send.send_nowait(_PingFrame(str(self._ping_counter).encode()))
+                self.send_nowait(_PingFrame(str(self._ping_counter).encode()))
                 with trio.move_on_after(self._cfg.pong_timeout):
                     await event.wait()
                 if not event.is_set():
                     raise _PongTimeout(f"no pong within {self._cfg.pong_timeout}s")
             else:
                 call = self._broker.allocate("ping")
-                send.send_nowait(encode_request(s.Request(method="ping", req_id=call.req_id)))
+                self.send_nowait(encode_request(s.Request(method="ping", req_id=call.req_id)))
                 with trio.move_on_after(self._cfg.pong_timeout):
                     await call.done.wait()
                 if not call.done.is_set():
@@ -525,16 +568,39 @@ class Connection:
         if self._pong_event is not None:
             self._pong_event.set()
 
-    def send_nowait(self, frame: bytes) -> bool:
-        """Queue a frame for the writer; False if there is no live link."""
+    def send_nowait(self, item: _Outgoing) -> bool:
+        """Send a frame without awaiting; False if there is no live link.
+
+        Written straight to the socket when nothing is queued or being written and the
+        kernel takes it; otherwise queued for the writer (a partly written frame's rest
+        first in line). Either way frames leave in the order of these calls, whole.
+        """
         send = self._send_ch
-        if send is None:
+        ws = self._ws
+        if send is None or ws is None:
             return False
+        if not self._queued and ws.can_send_now:
+            try:
+                data = self._encode_out(ws, item)
+            except TransportClosed:
+                pass  # the writer meets the same error and fails the link
+            else:
+                sent = ws.send_now(data)
+                if sent == len(data):
+                    self.stats.direct_writes += 1
+                    return True
+                if sent:
+                    item = _Encoded(data[sent:])
         try:
-            send.send_nowait(frame)
+            send.send_nowait(item)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             return False
+        self._queued += 1
+        self.stats.queued_writes += 1
         return True
+
+    def _send_control(self, data: bytes) -> None:
+        self.send_nowait(_Encoded(data))
 
     # ================================================================ spot dispatch
 
@@ -1032,8 +1098,7 @@ class Connection:
                 while True:
                     if not self._ready.is_set() or self._fatal is not None or self._closing:
                         await self.wait_ready()
-                    send = self._send_ch
-                    if send is None:
+                    if self._send_ch is None:
                         continue
                     if hasattr(params, "token"):
                         params.token = self._token
@@ -1047,12 +1112,12 @@ class Connection:
                         s.Request(method=method, params=params, req_id=call.req_id)
                     )
                     barrier = self._broker.allocate("ping") if open_ended else None
-                    try:
-                        send.send_nowait(frame)
-                        if barrier is not None:
-                            ping = s.Request(method="ping", req_id=barrier.req_id)
-                            send.send_nowait(encode_request(ping))
-                    except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    if not self.send_nowait(frame) or (
+                        barrier is not None
+                        and not self.send_nowait(
+                            encode_request(s.Request(method="ping", req_id=barrier.req_id))
+                        )
+                    ):
                         self._broker.discard(call)
                         if barrier is not None:
                             self._broker.discard(barrier)

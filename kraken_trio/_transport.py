@@ -5,6 +5,18 @@ channel, which caps a Kraken feed at about 50k messages/s on loopback. Here the 
 task reads the socket itself and gets every complete message of one read back as a list
 (:meth:`WebSocket.receive_batch`), so decoding and dispatch of a whole batch happen before the
 task yields. Sending is done by exactly one writer (see :mod:`kraken_trio._connection`).
+
+On a plain TCP socket (``ws://``, on POSIX) both directions also have a synchronous fast
+path that skips trio's per-call scheduling:
+
+* :meth:`WebSocket.receive_batch` waits for readability only when the previous read came
+  back short (so nothing is likely to be waiting), then reads without another pass through
+  the scheduler; after a full read it reads at once and yields with a checkpoint.
+* :meth:`WebSocket.send_now` puts bytes into the kernel without awaiting. It has no
+  checkpoint, so cancellation cannot cut a frame in half: the caller gets back the count of
+  bytes the kernel took and hands any remainder to the writer, first in line.
+
+Over TLS (``trio.SSLStream``) and on Windows, reads and writes go through the stream API.
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ import contextlib
 import os
 import ssl
 import struct
+import sys
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -116,11 +129,42 @@ class WebSocket:
         # arrived together with the handshake response start here too.
         self._buf = bytearray(initial)
         self._initial = bool(initial)
+        # The raw socket for the synchronous fast paths (plain TCP on POSIX), else None.
+        self._sock: trio.socket.SocketType | None = None
+        self._fd = -1
+        if isinstance(stream, trio.SocketStream) and sys.platform != "win32":
+            self._sock = stream.socket
+            self._fd = stream.socket.fileno()
+        self._short_read = True  # the last read did not fill the buffer: wait before reading
+        self._sending = False  # an awaited write is in progress on the stream
+        # Set by the connection: control frames (pongs) go out through its send path.
+        self.send_control: Callable[[bytes], None] | None = None
 
     @property
     def closed(self) -> bool:
         """True once the connection is closed for any reason."""
         return self._closed is not None
+
+    @property
+    def can_send_now(self) -> bool:
+        """True if :meth:`send_now` may be used: plain TCP, open, no awaited write under way."""
+        return self._fd >= 0 and self._closed is None and not self._sending
+
+    def send_now(self, data: bytes) -> int:
+        """Write ``data`` to the socket without awaiting; returns how many bytes it took.
+
+        Only when :attr:`can_send_now`. Never a checkpoint, so never cut by cancellation.
+        The caller must send ``data[returned:]`` before anything else (through the writer).
+        A broken socket marks the connection closed and returns 0: the writer then fails
+        the link as for any broken send.
+        """
+        try:
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            self._fail(f"send failed: {exc!r}")
+            return 0
 
     async def receive_batch(self) -> list[Frame]:
         """Read once from the socket and return every message completed by that read.
@@ -138,13 +182,20 @@ class WebSocket:
             self._initial = False
         else:
             try:
-                data = await self._stream.receive_some(_READ_SIZE)
+                data: bytes | bytearray
+                if self._sock is not None:
+                    data, waited = await self._read_socket(self._sock)
+                else:
+                    data, waited = await self._stream.receive_some(_READ_SIZE), True
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 raise self._fail(f"connection broken: {exc!r}") from None
             if not data:
                 raise self._fail("connection closed by peer without a close frame")
             self.bytes_received += len(data)
             self._buf += data
+            if not waited:
+                # Read without waiting: still a checkpoint (the data is already buffered).
+                await trio.lowlevel.checkpoint()
         frames: list[Frame] = []
         try:
             self._parse(frames)
@@ -153,6 +204,25 @@ class WebSocket:
         if self._control_out:
             await self._flush_control()
         return frames
+
+    async def _read_socket(self, sock: trio.socket.SocketType) -> tuple[bytes, bool]:
+        """One read from the raw socket, and whether it waited (a checkpoint) first.
+
+        Waits for readability first only if the last read came back short: then the
+        socket is most likely empty, and trying a read first would only fail.
+        """
+        waited = False
+        while True:
+            if self._short_read:
+                await trio.lowlevel.wait_readable(sock)
+                waited = True
+            try:
+                data = os.read(self._fd, _READ_SIZE)
+            except BlockingIOError:
+                self._short_read = True
+                continue
+            self._short_read = len(data) < _READ_SIZE
+            return data, waited
 
     def _parse(self, frames: list[Frame]) -> None:
         """Split the buffer into whole frames.
@@ -256,10 +326,18 @@ class WebSocket:
     async def _flush_control(self) -> None:
         data = b"".join(self._control_out)
         self._control_out.clear()
+        if self.send_control is not None and self._closed is None:
+            self.send_control(data)  # in line with the connection's other frames
+            return
+        # The link is closing (a close frame to answer) or not yet handed to a connection.
         with contextlib.suppress(
             trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError
         ):
-            await self._stream.send_all(data)
+            self._sending = True
+            try:
+                await self._stream.send_all(data)
+            finally:
+                self._sending = False
 
     def encode_text(self, text: bytes | str) -> bytes:
         """The wire bytes of one text message (for the writer).
@@ -292,10 +370,13 @@ class WebSocket:
         """
         if self._closed is not None:
             raise self._closed
+        self._sending = True
         try:
             await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise self._fail(f"send failed: {exc!r}") from None
+        finally:
+            self._sending = False
 
     def _fail(self, reason: str) -> TransportClosed:
         if self._closed is None:

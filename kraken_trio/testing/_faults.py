@@ -9,13 +9,16 @@ API, so a test can break any endpoint the same way::
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
-__all__ = ["FaultTarget", "Faults", "Received"]
+__all__ = ["FaultTarget", "Faults", "Received", "ping_each"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class FaultTarget(Protocol):
 
     async def _restart(self) -> None: ...
 
+    async def _ping_clients(self, payload: bytes, *, connection_id: int | None = None) -> int: ...
+
 
 class Faults:
     """Faults of one server; every attribute and method takes effect at once.
@@ -64,6 +69,8 @@ class Faults:
         self._auth_rejects = 0
         self._corrupt: Counter[str] = Counter()
         self._rate_limits = 0
+        self._reading = trio.Event()
+        self._reading.set()
 
     def __repr__(self) -> str:
         return (
@@ -91,6 +98,35 @@ class Faults:
             connection_id: Only to this connection (default: every connection).
         """
         await self._target._send_raw_all(payload, connection_id=connection_id)
+
+    async def ping(self, payload: bytes = b"fake-ping", *, connection_id: int | None = None) -> int:
+        """Send a WebSocket protocol ping to every connection and wait for each pong.
+
+        Kraken's servers may ping; a client must answer. Bound the wait with
+        ``trio.fail_after``: a client that never answers makes this wait forever.
+
+        Returns:
+            How many connections answered.
+        """
+        return await self._target._ping_clients(payload, connection_id=connection_id)
+
+    def pause_reading(self) -> None:
+        """Stop reading clients' frames until :meth:`resume_reading`.
+
+        What arrives meanwhile stays in the sockets, so TCP backpressure builds up in the
+        client as it would against a stalled exchange; nothing is lost.
+        """
+        if self._reading.is_set():
+            self._reading = trio.Event()
+
+    def resume_reading(self) -> None:
+        """Read clients' frames again (see :meth:`pause_reading`)."""
+        self._reading.set()
+
+    async def wait_reading(self) -> None:
+        """Return at once unless reading is paused; then wait until it resumes."""
+        if not self._reading.is_set():
+            await self._reading.wait()
 
     def refuse(self, seconds: float) -> None:
         """Refuse new connections (HTTP 503 on the upgrade) for ``seconds``."""
@@ -144,3 +180,19 @@ class Faults:
             self._rate_limits -= 1
             return True
         return False
+
+
+async def ping_each(sockets: Sequence[WebSocketConnection], payload: bytes) -> int:
+    """Ping every socket at once; returns how many answered (closed ones do not count)."""
+    answered = 0
+
+    async def one(ws: WebSocketConnection) -> None:
+        nonlocal answered
+        with contextlib.suppress(ConnectionClosed):
+            await ws.ping(payload)
+            answered += 1
+
+    async with trio.open_nursery() as nursery:
+        for ws in sockets:
+            nursery.start_soon(one, ws)
+    return answered

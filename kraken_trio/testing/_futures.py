@@ -67,7 +67,7 @@ from wsproto.events import Ping
 from wsproto.utilities import LocalProtocolError
 
 from kraken_trio._proto.auth import sign_futures_challenge
-from kraken_trio.testing._faults import Faults, Received
+from kraken_trio.testing._faults import Faults, Received, ping_each
 
 __all__ = [
     "FUTURES_PATH",
@@ -1229,6 +1229,7 @@ class FuturesExchange:
 
     async def _reader(self, conn: _Connection) -> None:
         while True:
+            await self.faults.wait_reading()
             try:
                 raw = await conn.ws.get_message()
             except ConnectionClosed:
@@ -1249,6 +1250,14 @@ class FuturesExchange:
         if reset:
             return await self._close_all(1006, "reset", reset=True, connection_id=connection_id)
         return await self._close_all(1001, "going away", connection_id=connection_id)
+
+    async def _ping_clients(self, payload: bytes, *, connection_id: int | None = None) -> int:
+        sockets = [
+            conn.ws
+            for cid, conn in list(self._conns.items())
+            if connection_id is None or cid == connection_id
+        ]
+        return await ping_each(sockets, payload)
 
     async def _send_raw_all(
         self, payload: str | bytes, *, connection_id: int | None = None

@@ -48,7 +48,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketReque
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import Ping
 
-from ._faults import Faults, Received
+from ._faults import Faults, Received, ping_each
 from ._market import (
     BOOK_DEPTHS,
     L3_DEPTHS,
@@ -794,6 +794,7 @@ class SpotServer:
 
     async def _reader(self, conn: _Conn) -> None:
         while True:
+            await self.faults.wait_reading()
             try:
                 frame = await conn.ws.get_message()
             except ConnectionClosed:
@@ -1050,6 +1051,9 @@ class SpotServer:
 
     async def _restart(self) -> None:
         await self._drop_connections(reset=False)
+
+    async def _ping_clients(self, payload: bytes, *, connection_id: int | None = None) -> int:
+        return await ping_each([c.ws for c in self._selected(connection_id)], payload)
 
 
 class PublicServer(SpotServer):
