@@ -54,7 +54,8 @@ class PendingCall:
         self.error: BaseException | None = None
         self.sent = False
         self.done = trio.Event()
-        self.enough = trio.Event()
+        # Usually the call ends with its last expected reply: then one event serves both.
+        self.enough = self.done if minimum == expected else trio.Event()
 
     def finish(self, error: BaseException | None = None) -> None:
         """End the call (with ``error`` if it failed)."""
@@ -74,6 +75,34 @@ class Broker:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def reserve(self) -> int:
+        """A req_id that no pending call uses, to :meth:`register` before any checkpoint."""
+        while True:
+            req_id = self._next
+            self._next = 1 if req_id >= _INT32_MAX else req_id + 1
+            if req_id not in self._pending:
+                return req_id
+
+    def register(
+        self,
+        req_id: int,
+        method: str,
+        *,
+        expected: int = 1,
+        minimum: int | None = None,
+        cl_ord_id: str | None = None,
+    ) -> PendingCall:
+        """Register a call under a req_id from :meth:`reserve`.
+
+        ``expected`` replies end the call; ``minimum`` (default: ``expected``) replies set its
+        ``enough`` event (open-ended calls wait for a barrier instead of a count).
+        """
+        call = PendingCall(
+            method, req_id, expected, cl_ord_id, expected if minimum is None else minimum
+        )
+        self._pending[req_id] = call
+        return call
+
     def allocate(
         self,
         method: str,
@@ -82,21 +111,10 @@ class Broker:
         minimum: int | None = None,
         cl_ord_id: str | None = None,
     ) -> PendingCall:
-        """Register a new call under a req_id that no pending call uses.
-
-        ``expected`` replies end the call; ``minimum`` (default: ``expected``) replies set its
-        ``enough`` event (open-ended calls wait for a barrier instead of a count).
-        """
-        while True:
-            req_id = self._next
-            self._next = 1 if self._next >= _INT32_MAX else self._next + 1
-            if req_id not in self._pending:
-                break
-        call = PendingCall(
-            method, req_id, expected, cl_ord_id, expected if minimum is None else minimum
+        """Reserve a req_id and register a call under it (see :meth:`register`)."""
+        return self.register(
+            self.reserve(), method, expected=expected, minimum=minimum, cl_ord_id=cl_ord_id
         )
-        self._pending[req_id] = call
-        return call
 
     def resolve(self, req_id: int | None, reply: Any) -> bool:
         """Hand a reply to its call; returns False if no call waits for ``req_id``."""

@@ -458,13 +458,7 @@ class Connection:
             self._ready = trio.Event()
         self._token = None
         self._challenge = None
-        lost = self._broker.fail_all(
-            lambda call: ConnectionLostError(
-                f"{self.key}: connection lost while {call.method} (req_id={call.req_id}"
-                + (f", cl_ord_id={call.cl_ord_id}" if call.cl_ord_id else "")
-                + ") was in flight; it may or may not have reached the exchange and is not resent"
-            )
-        )
+        lost = self._broker.fail_all(self._lost_in_flight)
         if lost:
             log.warning("[%s] connection lost with %d request(s) in flight", self.key, lost)
         self._sub_requests.clear()
@@ -1090,64 +1084,44 @@ class Connection:
             ConnectionLostError: the link dropped while the request was in flight.
             AuthenticationError: the connection could not authenticate.
         """
-        call: PendingCall | None = None
-        barrier: PendingCall | None = None
         deadline = trio.current_time() + self._cfg.request_timeout
+        sent: tuple[PendingCall, PendingCall | None] | None = None
+        while sent is None:
+            if (
+                not self._ready.is_set()
+                or self._fatal is not None
+                or self._closing
+                or self._send_ch is None
+            ):
+                with trio.move_on_at(deadline) as waiting:
+                    await self.wait_ready()
+                if waiting.cancelled_caught:
+                    raise RequestTimeoutError(method, None, cl_ord_id, sent=False)
+                if self._send_ch is None:
+                    continue
+            sent = self._send_request(method, params, expected, open_ended, cl_ord_id)
+        call, barrier = sent
+        # Registered after the frame went out: nothing awaited in between, so the reply
+        # cannot have been read yet, and the server starts on the order sooner.
         try:
             with trio.CancelScope(deadline=deadline) as scope:
-                while True:
-                    if not self._ready.is_set() or self._fatal is not None or self._closing:
-                        await self.wait_ready()
-                    if self._send_ch is None:
-                        continue
-                    if hasattr(params, "token"):
-                        params.token = self._token
-                    call = self._broker.allocate(
-                        method,
-                        expected=_UNBOUNDED if open_ended else expected,
-                        minimum=expected,
-                        cl_ord_id=cl_ord_id,
-                    )
-                    frame = encode_request(
-                        s.Request(method=method, params=params, req_id=call.req_id)
-                    )
-                    barrier = self._broker.allocate("ping") if open_ended else None
-                    if not self.send_nowait(frame) or (
-                        barrier is not None
-                        and not self.send_nowait(
-                            encode_request(s.Request(method="ping", req_id=barrier.req_id))
-                        )
-                    ):
+                if barrier is not None:
+                    # Every reply to the request precedes the pong.
+                    await barrier.done.wait()
+                    if barrier.error is not None:
                         self._broker.discard(call)
-                        if barrier is not None:
-                            self._broker.discard(barrier)
-                        call = None
-                        continue
-                    call.sent = True
-                    log.debug("[%s] %s sent (req_id=%d)", self.key, method, call.req_id)
-                    if barrier is not None:
-                        # Every reply to the request precedes the pong.
-                        await barrier.done.wait()
-                        if barrier.error is not None:
-                            self._broker.discard(call)
-                            call.finish(barrier.error)
-                    await call.enough.wait()
-                    if not call.done.is_set():
-                        self._broker.discard(call)
-                        call.finish()
-                    break
+                        call.finish(barrier.error)
+                await call.enough.wait()
+                if not call.done.is_set():
+                    self._broker.discard(call)
+                    call.finish()
         finally:
-            if call is not None and not call.done.is_set():
+            if not call.done.is_set():
                 self._broker.discard(call)
             if barrier is not None and not barrier.done.is_set():
                 self._broker.discard(barrier)
-        if scope.cancelled_caught or call is None:
-            raise RequestTimeoutError(
-                method,
-                call.req_id if call is not None else None,
-                cl_ord_id,
-                sent=call is not None and call.sent,
-            )
+        if scope.cancelled_caught:
+            raise RequestTimeoutError(method, call.req_id, cl_ord_id, sent=True)
         if call.error is not None:
             raise call.error
         failed = [r for r in call.replies if not r.success]
@@ -1157,6 +1131,51 @@ class Connection:
                 raise AuthenticationError(text, method, call.req_id)
             raise KrakenAPIError(text, method, call.req_id)
         return call.replies
+
+    def _lost_in_flight(self, call: PendingCall) -> ConnectionLostError:
+        return ConnectionLostError(
+            f"{self.key}: connection lost while {call.method} (req_id={call.req_id}"
+            + (f", cl_ord_id={call.cl_ord_id}" if call.cl_ord_id else "")
+            + ") was in flight; it may or may not have reached the exchange and is not resent"
+        )
+
+    def _send_request(
+        self,
+        method: str,
+        params: s._Out,
+        expected: int,
+        open_ended: bool,
+        cl_ord_id: str | None,
+    ) -> tuple[PendingCall, PendingCall | None] | None:
+        """Send a request (and its barrier ping) and register the call; None if no link.
+
+        Synchronous: the frame is whole in the kernel or in the writer's queue on return.
+        """
+        if hasattr(params, "token"):
+            params.token = self._token
+        req_id = self._broker.reserve()
+        if not self.send_nowait(
+            encode_request(s.Request(method=method, params=params, req_id=req_id))
+        ):
+            return None
+        call = self._broker.register(
+            req_id,
+            method,
+            expected=_UNBOUNDED if open_ended else expected,
+            minimum=expected,
+            cl_ord_id=cl_ord_id,
+        )
+        call.sent = True
+        barrier: PendingCall | None = None
+        if open_ended:
+            barrier = self._broker.allocate("ping")
+            ping = encode_request(s.Request(method="ping", req_id=barrier.req_id))
+            if not self.send_nowait(ping):  # the link died between two synchronous sends
+                self._broker.discard(barrier)
+                self._broker.discard(call)
+                call.finish(self._lost_in_flight(call))
+        log.debug("[%s] %s sent (req_id=%d)", self.key, method, req_id)
+        return call, barrier
 
     def statistics(self) -> ConnectionStatistics:
         """Current counters (a copy: it does not change afterwards)."""
