@@ -40,6 +40,7 @@ SPOT_PUBLIC_CHANNELS = frozenset({"ticker", "book", "trade", "ohlc", "instrument
 SPOT_PRIVATE_CHANNELS = frozenset({"executions", "balances"})
 SPOT_SYMBOL_CHANNELS = frozenset({"ticker", "book", "trade", "ohlc", "level3"})
 FUTURES_PUBLIC_FEEDS = frozenset({"book", "ticker", "ticker_lite", "trade", "heartbeat"})
+_TRADING_KEYS = frozenset({WsKey.SPOT_PRIVATE_V2, WsKey.SPOT_BETA_PRIVATE_V2})
 _BOOK_DEPTHS = frozenset({10, 25, 100, 500, 1000})
 _L3_DEPTHS = frozenset({10, 100, 1000})
 _OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
@@ -444,10 +445,13 @@ class KrakenClient:
     ) -> list[Any]:
         if self.credentials is None:
             raise InvalidRequestError(f"{method} needs api_key and api_secret")
-        key = WsKey(ws_key)
-        if key not in (WsKey.SPOT_PRIVATE_V2, WsKey.SPOT_BETA_PRIVATE_V2):
-            raise InvalidRequestError(f"trading goes over a spot private endpoint, not {key}")
-        return await self.connection(key).request(
+        conn = self._connections.get(ws_key)
+        if conn is None or self._closed or conn.key not in _TRADING_KEYS:
+            key = WsKey(ws_key)
+            if key not in _TRADING_KEYS:
+                raise InvalidRequestError(f"trading goes over a spot private endpoint, not {key}")
+            conn = self.connection(key)
+        return await conn.request(
             method, params, expected=expected, open_ended=open_ended, cl_ord_id=cl_ord_id
         )
 

@@ -1124,7 +1124,10 @@ class Connection:
             raise RequestTimeoutError(method, call.req_id, cl_ord_id, sent=True)
         if call.error is not None:
             raise call.error
-        failed = [r for r in call.replies if not r.success]
+        replies = call.replies
+        if len(replies) == 1 and replies[0].success:
+            return replies
+        failed = [r for r in replies if not r.success]
         if failed:
             text = "; ".join(dict.fromkeys(r.error or "unknown error" for r in failed))
             if is_auth_error(text):

@@ -66,6 +66,11 @@ _CONDITIONAL_TYPES = frozenset(
         "trailing-stop-limit",
     }
 )
+_PLAIN_TYPES = frozenset({"limit", "market"})  # the order types that need no option
+# Fields of an order without options ("symbol": add_order's; batch orders carry none).
+_PLAIN_FIELDS = frozenset(
+    {"order_type", "side", "order_qty", "cash_order_qty", "limit_price", "symbol"}
+)
 _SIDES = frozenset({"buy", "sell"})
 _TIME_IN_FORCE = frozenset({"gtc", "gtd", "ioc"})
 _PRICE_TYPES = frozenset({"static", "pct", "quote"})
@@ -270,6 +275,15 @@ def _order_fields(prefix: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     else:
         out["order_qty"] = decimal_arg(f"{p}order_qty", qty)
     limit = fields.get("limit_price")
+    if order_type in _PLAIN_TYPES and fields.keys() <= _PLAIN_FIELDS:
+        # The common order: no options, so none of the option rules below can apply.
+        if order_type == "limit":
+            if limit is None:
+                raise InvalidRequestError(f"{p}limit_price is required for order_type 'limit'")
+            out["limit_price"] = decimal_arg(f"{p}limit_price", limit)
+        elif limit is not None:
+            raise InvalidRequestError(f"{p}limit_price is not allowed for order_type 'market'")
+        return out
     limit_type = fields.get("limit_price_type")
     if order_type in _NEEDS_LIMIT:
         if limit is None:

@@ -67,6 +67,27 @@ _SHORT = struct.Struct(">H")
 _LONG = struct.Struct(">Q")
 
 
+class _MaskKeys:
+    """Masking keys from the OS's CSPRNG (RFC 6455 §5.3), fetched 1024 at a time."""
+
+    __slots__ = ("_pool", "_pos")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._pos = 0
+
+    def __call__(self) -> bytes:
+        pos = self._pos
+        if pos >= len(self._pool):
+            self._pool = os.urandom(4096)
+            pos = 0
+        self._pos = pos + 4
+        return self._pool[pos : pos + 4]
+
+
+_mask_key = _MaskKeys()
+
+
 def _client_text_frame(payload: bytes) -> bytes:
     """One masked, unfragmented client text frame (RFC 6455 §5.2-5.3).
 
@@ -79,7 +100,7 @@ def _client_text_frame(payload: bytes) -> bytes:
         header = bytes((0x81, 0x80 | 126)) + _SHORT.pack(n)
     else:
         header = bytes((0x81, 0x80 | 127)) + _LONG.pack(n)
-    key = os.urandom(4)
+    key = _mask_key()
     if not n:
         return header + key
     stream = (key * (n // 4 + 1))[:n]
