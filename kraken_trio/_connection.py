@@ -13,6 +13,7 @@ keeps the order. Only the writer ever awaits a write.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import random
@@ -268,6 +269,11 @@ class Connection:
         self._challenge_error: str | None = None
         self._pong_event: trio.Event | None = None
         self._ping_counter = 0
+        # Requests in flight by deadline: (deadline, call waited on, the request's call).
+        # One timer task expires them, instead of a cancel scope per request.
+        self._timed: deque[tuple[float, PendingCall, PendingCall]] = deque()
+        self._reaper_scope: trio.CancelScope | None = None
+        self._reaper_until = math.inf
         self._links_up = 0
         self.stats = ConnectionStatistics(ws_key=key)
         self._spot_handlers: dict[type[Any], Callable[[Any], None]] = {}
@@ -414,6 +420,7 @@ class Connection:
                     link_up = True
                     self._link_up()
                     nursery.start_soon(self._guard, self._heartbeat)
+                    nursery.start_soon(self._reaper)
                     if self._closing:
                         nursery.cancel_scope.cancel()
         finally:
@@ -557,6 +564,38 @@ class Connection:
                 if not call.done.is_set():
                     self._broker.discard(call)
                     raise _PongTimeout(f"no pong within {self._cfg.pong_timeout}s")
+
+    async def _reaper(self) -> None:
+        """Fail the requests whose deadline passed with :class:`RequestTimeoutError`."""
+        timed = self._timed
+        while True:
+            while timed and timed[0][2].done.is_set():
+                timed.popleft()
+            now = trio.current_time()
+            if timed and timed[0][0] <= now:
+                _, waiter, call = timed.popleft()
+                error = RequestTimeoutError(call.method, call.req_id, call.cl_ord_id, sent=True)
+                for c in (waiter, call):
+                    self._broker.discard(c)
+                    c.finish(error)
+                continue
+            # Idle: a request sent meanwhile has a deadline past this wake-up (see _time).
+            self._reaper_until = timed[0][0] if timed else now + self._cfg.request_timeout
+            with trio.CancelScope(deadline=self._reaper_until) as self._reaper_scope:
+                await trio.sleep_forever()
+
+    def _time(self, deadline: float, waiter: PendingCall, call: PendingCall) -> None:
+        """Put a sent request under the reaper's watch."""
+        timed = self._timed
+        while timed and timed[0][2].done.is_set():
+            timed.popleft()
+        entry = (deadline, waiter, call)
+        if timed and deadline < timed[-1][0]:  # it waited for the link: earlier than others
+            bisect.insort(timed, entry, key=lambda e: e[0])
+        else:
+            timed.append(entry)
+        if deadline < self._reaper_until and self._reaper_scope is not None:
+            self._reaper_scope.cancel()  # the reaper sleeps past this deadline: wake it
 
     def _on_protocol_pong(self, payload: bytes) -> None:
         if self._pong_event is not None:
@@ -1074,9 +1113,10 @@ class Connection:
         ``order_userref`` gets one reply per matching order): a ping sent right behind the
         request marks the end, since the server answers a connection's requests in order.
 
-        Bounded by the configured request deadline; the caller may narrow it with a cancel
-        scope. Before the frame is handed to the writer, cancellation means nothing was
-        sent; after it, the order may be live.
+        Bounded by the configured request deadline (kept by the connection's one request
+        timer, not a cancel scope per call); the caller may narrow it with a cancel scope.
+        Cancellation before the frame is sent means nothing was sent; after it, the order
+        may be live.
 
         Raises:
             KrakenAPIError: Kraken answered ``success: false`` (its text, method, req_id).
@@ -1102,26 +1142,25 @@ class Connection:
             sent = self._send_request(method, params, expected, open_ended, cl_ord_id)
         call, barrier = sent
         # Registered after the frame went out: nothing awaited in between, so the reply
-        # cannot have been read yet, and the server starts on the order sooner.
+        # cannot have been read yet, and the server starts on the order sooner. The
+        # deadline is the reaper's (it fails the call with RequestTimeoutError).
+        self._time(deadline, barrier or call, call)
         try:
-            with trio.CancelScope(deadline=deadline) as scope:
-                if barrier is not None:
-                    # Every reply to the request precedes the pong.
-                    await barrier.done.wait()
-                    if barrier.error is not None:
-                        self._broker.discard(call)
-                        call.finish(barrier.error)
-                await call.enough.wait()
-                if not call.done.is_set():
+            if barrier is not None:
+                # Every reply to the request precedes the pong.
+                await barrier.done.wait()
+                if barrier.error is not None:
                     self._broker.discard(call)
-                    call.finish()
+                    call.finish(barrier.error)
+            await call.enough.wait()
+            if not call.done.is_set():
+                self._broker.discard(call)
+                call.finish()
         finally:
             if not call.done.is_set():
                 self._broker.discard(call)
             if barrier is not None and not barrier.done.is_set():
                 self._broker.discard(barrier)
-        if scope.cancelled_caught:
-            raise RequestTimeoutError(method, call.req_id, cl_ord_id, sent=True)
         if call.error is not None:
             raise call.error
         replies = call.replies

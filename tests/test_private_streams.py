@@ -1219,3 +1219,44 @@ async def test_a_subscribe_never_sent_does_not_claim_it_was_sent() -> None:
             fake.faults(FUTURES).delay = 0
         assert info.value.sent is False
         assert "never sent" in str(info.value)
+
+
+async def test_a_request_that_waited_for_the_link_times_out_at_its_own_deadline() -> None:
+    # The request waits for a reconnect, so it is sent with less than request_timeout left:
+    # its deadline falls before the one-timer-per-connection's next wake-up, which must
+    # then wake early. The server answers nothing in time.
+    async with open_fake_kraken(update_interval=None) as fake:
+        faults = fake.faults(PRIVATE)
+        async with client_for(fake, request_timeout=1.0, reconnect_delay=0.01) as k:
+            with trio.fail_after(5):
+                await k.connect(PRIVATE)
+                faults.refuse(0.5)
+                await faults.drop()
+            faults.delay = 5.0
+            start = trio.current_time()
+            with trio.fail_after(1.4), pytest.raises(RequestTimeoutError) as info:
+                await k.add_order(
+                    order_type="market", side="buy", symbol="BTC/USD", order_qty="0.01"
+                )
+            assert trio.current_time() - start >= 0.5  # it did wait for the link
+            faults.delay = 0
+        assert info.value.sent is True
+        assert info.value.method == "add_order"
+
+
+async def test_the_request_timer_wakes_early_for_an_earlier_deadline() -> None:
+    # White-box: the connection's one request timer sleeps until its next deadline (or a
+    # whole request_timeout when idle); a call put under it with an earlier deadline must
+    # wake it, or the call would time out late.
+    async with open_fake_kraken(update_interval=None) as fake:
+        async with client_for(fake, request_timeout=30.0) as k:
+            with trio.fail_after(5):
+                await k.connect(PRIVATE)
+            await trio.testing.wait_all_tasks_blocked()  # the timer sleeps, idle, for 30 s
+            conn = k.connection(PRIVATE)
+            call = conn._broker.allocate("add_order", cl_ord_id="early")
+            conn._time(trio.current_time() + 0.2, call, call)
+            with trio.fail_after(5):
+                await call.done.wait()
+        assert isinstance(call.error, RequestTimeoutError)
+        assert call.error.cl_ord_id == "early"
