@@ -159,7 +159,6 @@ def log(text: str) -> None:
 
 
 WHATIF_STREAM = ["checksum"]
-WHATIF_ORDER = ["leandirect"]
 
 
 def interleaved(rows: list[Row], specs: list[dict[str, Any]], runs: int) -> list[Row]:
@@ -288,9 +287,6 @@ def scenario_order(cfg: Settings, peers: list[str], rows: list[Row], whatif: boo
             Row("order", "raw", note="same JSON frame on one wsproto socket, await the reply"),
         ]
         specs = [{**base, "peer": "kraken_trio"}, {**base, "peer": "raw"}]
-        if whatif:
-            group.append(Row("order", "kt_whatif", note="what-if: " + "+".join(WHATIF_ORDER)))
-            specs.append({**base, "peer": "kraken_trio", "whatif": WHATIF_ORDER})
         group = interleaved(group, specs, cfg.runs)
         rows.extend(group)
         for row in group:
@@ -460,13 +456,6 @@ def goals(rows: list[Row]) -> str:
                 f"- With the proposed fixes (what-if), {label}: {w.rate / b.rate:.2f}x the "
                 f"rate, {b.cpu_per_100k / w.cpu_per_100k:.2f}x less CPU per message"
             )
-    w, raw = get("order", "kt_whatif"), get("order", "raw")
-    p = w.percentile(0.5) if w else None
-    q = raw.percentile(0.5) if raw else None
-    if p and q:
-        out.append(
-            f"- With the proposed fixes (what-if), broker overhead at p50: {(p - q) / q * 100:.0f}%"
-        )
     kt = get("idle", "kraken_trio")
     if kt and kt.med("core_pct") is not None:
         pct = kt.med("core_pct")

@@ -6,156 +6,18 @@ before anyone edits the library. They reach into private attributes of the libra
 was when written; if the library changed, a patch refuses to apply (``RuntimeError``)
 rather than measuring something else.
 
-The ``anext``, ``frames`` and ``mask`` experiments measured here first are now in the
-library (``Subscription.__anext__``, ``WebSocket._parse``, ``_client_text_frame``), so
-their patches are gone; the rows that remain measure what is still only a proposal.
+The ``anext``, ``frames``, ``mask`` and ``leandirect`` experiments measured here first are
+now in the library (``Subscription.__anext__``, ``WebSocket._parse``,
+``_client_text_frame``, ``Connection.send_nowait`` and ``Connection.request``), so their
+patches are gone; the rows that remain measure what is still only a proposal.
 
-* ``directsend``, ``lean``, ``leandirect``: the order path (see :func:`_patch_request`).
 * ``checksum``: per-side cached checksum text with chained CRCs (:func:`patch_checksum`).
 * ``nogc``: the garbage collector off, an upper bound for ``gc=False`` message structs.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-import trio
-
-_YIELD_EVERY = int(os.environ.get("WHATIF_YIELD_EVERY", "1024"))
-
-
-def _patch_request(*, direct: bool, lean: bool) -> None:
-    """Replace ``Connection.request`` (and the writer) with a variant.
-
-    ``direct``: the requester writes its frame itself when the writer is idle (no hop to
-    the writer task); the write is shielded, so a cancelled caller still cannot leave half
-    a frame on the wire, and the writer waits while a direct write is in progress.
-    ``lean``: no ``wait_ready()`` checkpoint when the link is already up, and a bare
-    ``CancelScope(deadline=...)`` instead of the contextlib-based ``fail_after``.
-    """
-    from kraken_trio import _connection as c
-    from kraken_trio._errors import KrakenAPIError, RequestTimeoutError
-    from kraken_trio._proto import spot
-    from kraken_trio._proto.codec import encode_request
-
-    cls: Any = c.Connection
-    import inspect
-
-    expected_params = ["self", "method", "params", "expected", "cl_ord_id"]
-    if list(inspect.signature(cls.request).parameters) != expected_params:
-        raise RuntimeError(
-            "Connection.request's signature changed: the request what-ifs no longer apply"
-        )
-
-    def _send_lock(conn: Any) -> trio.Lock:
-        lock: trio.Lock | None = getattr(conn, "_whatif_lock", None)
-        if lock is None:
-            lock = conn._whatif_lock = trio.Lock()
-        return lock
-
-    if "_send_ch" not in cls.request.__code__.co_names:
-        raise RuntimeError("Connection.request changed: the request what-ifs no longer apply")
-
-    async def _writer(self: Any, ws: Any, recv: Any) -> None:
-        async for item in recv:
-            parts = [self._encode_out(ws, item)]
-            while True:
-                try:
-                    parts.append(self._encode_out(ws, recv.receive_nowait()))
-                except trio.WouldBlock:
-                    break
-            async with _send_lock(self):
-                await ws.send_raw(b"".join(parts))
-
-    async def request(
-        self: Any,
-        method: str,
-        params: Any,
-        *,
-        expected: int = 1,
-        cl_ord_id: str | None = None,
-    ) -> list[Any]:
-        call: Any = None
-        try:
-            with trio.CancelScope(
-                deadline=trio.current_time() + self._cfg.request_timeout
-            ) as scope:
-                while True:
-                    if not (
-                        lean and self._ready.is_set() and self._fatal is None and not self._closing
-                    ):
-                        await self.wait_ready()
-                    send = self._send_ch
-                    ws = self._ws
-                    if send is None or ws is None:
-                        await trio.lowlevel.checkpoint()
-                        continue
-                    if hasattr(params, "token"):
-                        params.token = self._token
-                    call = self._broker.allocate(method, expected=expected, cl_ord_id=cl_ord_id)
-                    frame = encode_request(
-                        spot.Request(method=method, params=params, req_id=call.req_id)
-                    )
-                    lock = _send_lock(self)
-                    idle = (
-                        direct and not lock.locked() and send.statistics().current_buffer_used == 0
-                    )
-                    if idle:
-                        lock.acquire_nowait()
-                        try:
-                            with trio.CancelScope(shield=True):
-                                await ws.send_raw(ws.encode_text(frame))
-                        finally:
-                            lock.release()
-                    else:
-                        try:
-                            send.send_nowait(frame)
-                        except (trio.ClosedResourceError, trio.BrokenResourceError):
-                            self._broker.discard(call)
-                            call = None
-                            continue
-                    call.sent = True
-                    await call.done.wait()
-                    break
-            if scope.cancelled_caught:
-                raise trio.TooSlowError
-        except trio.TooSlowError:
-            raise RequestTimeoutError(
-                method,
-                call.req_id if call is not None else None,
-                cl_ord_id,
-                sent=call is not None and call.sent,
-            ) from None
-        finally:
-            if call is not None and not call.done.is_set():
-                self._broker.discard(call)
-        if call.error is not None:
-            raise call.error
-        failed = [r for r in call.replies if not r.success]
-        if failed:
-            text = "; ".join(dict.fromkeys(r.error or "unknown error" for r in failed))
-            raise KrakenAPIError(text, method, call.req_id)
-        return call.replies  # type: ignore[no-any-return]
-
-    if direct:
-        cls._writer = _writer
-    cls.request = request
-
-
-def patch_directsend() -> None:
-    """See :func:`_patch_request` (``direct``)."""
-    _patch_request(direct=True, lean=False)
-
-
-def patch_lean() -> None:
-    """See :func:`_patch_request` (``lean``)."""
-    _patch_request(direct=False, lean=True)
-
-
-def patch_leandirect() -> None:
-    """See :func:`_patch_request` (both)."""
-    _patch_request(direct=True, lean=True)
 
 
 def patch_checksum() -> None:
@@ -245,9 +107,6 @@ def patch_nogc() -> None:
 
 PATCHES = {
     "nogc": patch_nogc,
-    "directsend": patch_directsend,
-    "lean": patch_lean,
-    "leandirect": patch_leandirect,
     "checksum": patch_checksum,
 }
 
