@@ -275,15 +275,6 @@ def _order_fields(prefix: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     else:
         out["order_qty"] = decimal_arg(f"{p}order_qty", qty)
     limit = fields.get("limit_price")
-    if order_type in _PLAIN_TYPES and fields.keys() <= _PLAIN_FIELDS:
-        # The common order: no options, so none of the option rules below can apply.
-        if order_type == "limit":
-            if limit is None:
-                raise InvalidRequestError(f"{p}limit_price is required for order_type 'limit'")
-            out["limit_price"] = decimal_arg(f"{p}limit_price", limit)
-        elif limit is not None:
-            raise InvalidRequestError(f"{p}limit_price is not allowed for order_type 'market'")
-        return out
     limit_type = fields.get("limit_price_type")
     if order_type in _NEEDS_LIMIT:
         if limit is None:
@@ -295,6 +286,8 @@ def _order_fields(prefix: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidRequestError(f"{p}limit_price is not allowed for order_type {order_type!r}")
     if limit_type is not None:
         out["limit_price_type"] = _choice(f"{p}limit_price_type", limit_type, _PRICE_TYPES)
+    if order_type in _PLAIN_TYPES and fields.keys() <= _PLAIN_FIELDS:
+        return out  # the common order: no options, so none of the option rules below apply
     triggers = fields.get("triggers")
     if order_type in _NEEDS_TRIGGER:
         if triggers is None:
