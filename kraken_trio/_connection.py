@@ -569,8 +569,7 @@ class Connection:
         """Fail the requests whose deadline passed with :class:`RequestTimeoutError`."""
         timed = self._timed
         while True:
-            while timed and timed[0][2].done.is_set():
-                timed.popleft()
+            self._drop_finished_timed()
             now = trio.current_time()
             if timed and timed[0][0] <= now:
                 _, waiter, call = timed.popleft()
@@ -584,11 +583,15 @@ class Connection:
             with trio.CancelScope(deadline=self._reaper_until) as self._reaper_scope:
                 await trio.sleep_forever()
 
-    def _time(self, deadline: float, waiter: PendingCall, call: PendingCall) -> None:
-        """Put a sent request under the reaper's watch."""
+    def _drop_finished_timed(self) -> None:
         timed = self._timed
         while timed and timed[0][2].done.is_set():
             timed.popleft()
+
+    def _time(self, deadline: float, waiter: PendingCall, call: PendingCall) -> None:
+        """Put a sent request under the reaper's watch."""
+        self._drop_finished_timed()
+        timed = self._timed
         entry = (deadline, waiter, call)
         if timed and deadline < timed[-1][0]:  # it waited for the link: earlier than others
             bisect.insort(timed, entry, key=lambda e: e[0])
