@@ -263,7 +263,8 @@ class OrderBooks:
         await trio.lowlevel.checkpoint()
 
     def __repr__(self) -> str:
-        return f"<OrderBooks {list(self._books)} pending={sum(map(len, self._inbox.pending.values()))}>"
+        pending = sum(map(len, self._inbox.pending.values()))
+        return f"<OrderBooks {list(self._books)} pending={pending}>"
 
     def statistics(self) -> SubscriptionStatistics:
         """Counters in the shape of a subscription's: ``buffered`` is the change events
