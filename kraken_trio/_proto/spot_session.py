@@ -108,7 +108,7 @@ class SpotDialect:
         if handler is not None:
             handler(msg, now)
         elif isinstance(msg, s.Response):
-            self.session.on_reply(
+            self.session.requests.on_reply(
                 msg.req_id, msg, None if msg.success else (msg.error or "refused")
             )
 
