@@ -479,7 +479,7 @@ async def test_engine_rate_counter_refuses_a_burst() -> None:
             for i in range(15)
         ]
         with trio.fail_after(5):
-            for _ in range(12):  # 12 x 15 = 180, Kraken Pro's threshold
+            for _ in range(24):  # a batch of n costs n/2: 24 x 7.5 = 180, the Pro threshold
                 await k.batch_add(symbol=BTC, orders=orders)
             with pytest.raises(KrakenAPIError) as info:
                 await k.batch_add(symbol=BTC, orders=orders)
