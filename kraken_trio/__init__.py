@@ -16,12 +16,14 @@ from ._errors import KrakenAPIError as KrakenAPIError
 from ._errors import KrakenError as KrakenError
 from ._errors import OverrunError as OverrunError
 from ._errors import ProtocolError as ProtocolError
+from ._errors import RateLimitError as RateLimitError
 from ._errors import ReconnectExhaustedError as ReconnectExhaustedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import SubscriptionError as SubscriptionError
 from ._localbook import BookEvent as BookEvent
 from ._localbook import LocalBook as LocalBook
 from ._localbook import OrderBooks as OrderBooks
+from ._proto.ratelimit import RateTier as RateTier
 from ._subscription import Gap as Gap
 from ._subscription import Subscription as Subscription
 from ._subscription import SubscriptionStatistics as SubscriptionStatistics
@@ -47,6 +49,8 @@ __all__ = [
     "OrderBooks",
     "OverrunError",
     "ProtocolError",
+    "RateLimitError",
+    "RateTier",
     "ReconnectExhaustedError",
     "RequestTimeoutError",
     "Subscription",

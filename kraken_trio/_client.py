@@ -16,10 +16,12 @@ import trio
 
 from ._config import Config, WsKey
 from ._connection import FUTURES_PRIVATE_FEEDS, Connection, ConnectionStatistics, LifecycleEvent
-from ._errors import ClosedError, InvalidRequestError, KrakenError
+from ._errors import ClosedError, InvalidRequestError, KrakenAPIError, KrakenError
 from ._localbook import OrderBooks
+from ._pacing import admit, learn, params_of, refused
 from ._proto import spot as s
 from ._proto.auth import Credentials
+from ._proto.ratelimit import RateGovernor
 from ._rest import TokenSource
 from ._subscription import OverflowPolicy, Subscription
 from ._trading import (
@@ -129,6 +131,7 @@ class KrakenClient:
         self._token_source: TokenSource | None = None
         self._pairs: dict[str, s.InstrumentPair] | None = None
         self._closed = False
+        self.rate_governor = RateGovernor(config.rate_tier)
 
     def __repr__(self) -> str:
         keys = ", ".join(str(k) for k in self._connections)
@@ -451,9 +454,28 @@ class KrakenClient:
             if key not in _TRADING_KEYS:
                 raise InvalidRequestError(f"trading goes over a spot private endpoint, not {key}")
             conn = self.connection(key)
-        return await conn.request(
-            method, params, expected=expected, open_ended=open_ended, cl_ord_id=cl_ord_id
+        governor = self.rate_governor
+        fields = params_of(params)
+        costs = await admit(
+            governor, self.config.rate_limit, method, fields, self.config.request_timeout
         )
+        try:
+            replies = await conn.request(
+                method, params, expected=expected, open_ended=open_ended, cl_ord_id=cl_ord_id
+            )
+        except KrakenAPIError as exc:
+            refused(governor, exc, fields, costs)
+            raise
+        learn(governor, method, fields, replies, trio.current_time())
+        return replies
+
+    def rate_counter(self, symbol: str) -> float:
+        """The modelled trading rate counter of ``symbol`` now (for dashboards).
+
+        Kraken's counter per pair, as this client models it from its own requests (see
+        :class:`Config` ``rate_tier``); 0 for a pair it has not traded.
+        """
+        return self.rate_governor.value(symbol, trio.current_time())
 
     async def add_order(
         self,

@@ -1,0 +1,114 @@
+"""The rate governor against the fake exchange's own rate counter (issue 15).
+
+The fake's engine enforces Kraken's per-pair counter; these tests make its decay fast (a
+negotiated tier, as a :class:`~kraken_trio.RateTier`) so hundreds of requests take seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import trio
+from support import client_for
+
+from kraken_trio import KrakenAPIError, KrakenClient, RateLimitError, RateTier, WsKey
+from kraken_trio.testing import FakeKraken, open_fake_kraken
+from kraken_trio.testing._engine import Engine
+
+PRIVATE = WsKey.SPOT_PRIVATE_V2
+BTC = "BTC/USD"
+
+
+@asynccontextmanager
+async def trading(decay: float, **options: Any) -> AsyncIterator[tuple[FakeKraken, KrakenClient]]:
+    async with open_fake_kraken(update_interval=None) as fake:
+        assert isinstance(fake.engine, Engine)
+        fake.engine.rate_decay = decay
+        async with client_for(fake, rate_tier=RateTier(180, decay), **options) as k:
+            with trio.fail_after(5):
+                await k.connect(PRIVATE)
+            yield fake, k
+
+
+def sent(fake: FakeKraken, method: str) -> int:
+    return sum(
+        1
+        for r in fake.received(PRIVATE)
+        if isinstance(r.message, dict) and r.message.get("method") == method
+    )
+
+
+async def add(k: KrakenClient, fake: FakeKraken) -> str:
+    bid, _ = fake.market.best_bid_ask(BTC)
+    assert bid is not None
+    result = await k.add_order(
+        order_type="limit",
+        side="buy",
+        symbol=BTC,
+        order_qty=Decimal("0.0001"),
+        limit_price=(bid - 5000).quantize(Decimal("0.1")),
+    )
+    assert result.order_id is not None
+    return result.order_id
+
+
+async def test_wait_paces_200_add_cancel_pairs_without_one_refusal() -> None:
+    # 200 x (1 + 8) = 1800 against a threshold of 180: the governor must wait ~10 s in all.
+    async with trading(decay=150.0, rate_limit="wait", request_timeout=30) as (fake, k):
+        with trio.fail_after(120):
+            for _ in range(200):
+                order_id = await add(k, fake)
+                await k.cancel_order(order_id=order_id)
+        assert sent(fake, "add_order") == sent(fake, "cancel_order") == 200
+        assert isinstance(fake.engine, Engine)
+        assert fake.engine.open_orders(fake.api_key) == []
+        assert 0 < k.rate_counter(BTC) <= 180
+
+
+async def test_raise_refuses_locally_and_sends_nothing() -> None:
+    async with trading(decay=0.5, rate_limit="raise") as (fake, k):
+        placed: list[str] = []
+
+        async def churn() -> None:
+            while True:  # each pair costs 9; the 20th no longer fits under 180 - 1
+                placed.append(await add(k, fake))
+                await k.cancel_order(order_id=placed[-1])
+
+        with trio.fail_after(30), pytest.raises(RateLimitError) as info:
+            await churn()
+        assert info.value.symbol == BTC
+        assert info.value.method in ("add_order", "cancel_order")
+        assert 0 < info.value.retry_after < 60
+        # The refused request never reached the wire.
+        assert sent(fake, "add_order") == len(placed)
+        expected_cancels = len(placed) - (info.value.method == "cancel_order")
+        assert sent(fake, "cancel_order") == expected_cancels
+        assert isinstance(fake.engine, Engine)
+        assert fake.engine.rate_count(fake.api_key, BTC, time.time()) <= 180
+
+
+async def test_a_server_refusal_saturates_the_pair() -> None:
+    async with trading(decay=0.5, rate_limit="raise") as (fake, k):
+        fake.spot_faults(PRIVATE).rate_limit_next(1)
+        with trio.fail_after(5):
+            with pytest.raises(KrakenAPIError) as info:
+                await add(k, fake)
+            assert info.value.error == "EOrder:Rate limit exceeded"
+            assert k.rate_counter(BTC) > 179  # saturated (minus the decay since)
+            with pytest.raises(RateLimitError):
+                await add(k, fake)
+        assert sent(fake, "add_order") == 1
+
+
+async def test_the_executions_ack_sets_the_threshold() -> None:
+    async with trading(decay=1.0, rate_tier="starter") as (fake, k):
+        assert k.rate_governor.threshold == 60
+        assert isinstance(fake.engine, Engine)
+        fake.engine.max_rate_count = 125
+        async with k.orders():
+            assert k.rate_governor.threshold == 125
