@@ -23,6 +23,10 @@ from ._errors import SubscriptionError as SubscriptionError
 from ._localbook import BookEvent as BookEvent
 from ._localbook import LocalBook as LocalBook
 from ._localbook import OrderBooks as OrderBooks
+from ._orders import Fill as Fill
+from ._orders import OrderState as OrderState
+from ._orders import OrderTracker as OrderTracker
+from ._orders import OrderUpdate as OrderUpdate
 from ._proto.ratelimit import RateTier as RateTier
 from ._subscription import Gap as Gap
 from ._subscription import Subscription as Subscription
@@ -39,6 +43,7 @@ __all__ = [
     "ConnectionStatistics",
     "DeadMansSwitch",
     "EventStream",
+    "Fill",
     "Gap",
     "InvalidRequestError",
     "KrakenAPIError",
@@ -47,6 +52,9 @@ __all__ = [
     "LifecycleEvent",
     "LocalBook",
     "OrderBooks",
+    "OrderState",
+    "OrderTracker",
+    "OrderUpdate",
     "OverrunError",
     "ProtocolError",
     "RateLimitError",

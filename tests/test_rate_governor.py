@@ -105,10 +105,13 @@ async def test_a_server_refusal_saturates_the_pair() -> None:
         assert sent(fake, "add_order") == 1
 
 
-async def test_the_executions_ack_sets_the_threshold() -> None:
-    async with trading(decay=1.0, rate_tier="starter") as (fake, k):
-        assert k.rate_governor.threshold == 60
-        assert isinstance(fake.engine, Engine)
-        fake.engine.max_rate_count = 125
-        async with k.orders():
-            assert k.rate_governor.threshold == 125
+async def test_the_tracker_teaches_the_governor_about_orders_placed_elsewhere() -> None:
+    async with trading(decay=1e-6, rate_limit="raise") as (fake, k):
+        async with client_for(fake) as other, k.orders() as orders:
+            with trio.fail_after(10):
+                order_id = await add(other, fake)  # placed by another session
+                while order_id not in orders.open:
+                    await orders.__anext__()
+                assert k.rate_counter(BTC) == 0
+                await k.cancel_order(order_id=order_id)
+        assert round(k.rate_counter(BTC)) == 8  # a cancel under 5 s, learnt from executions
