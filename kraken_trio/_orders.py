@@ -9,8 +9,9 @@ the open set meanwhile with REST ``QueryOrders`` for its final status, filled qu
 average price. What it learns that way comes out as ``OrderUpdate(reconciled=True)``; an
 order whose fills it could not all recover says so with ``fills_complete=False``.
 
-The state is always complete. Updates are buffered for the iterator (``buffer_size``); one
-that does not fit is dropped and counted in :attr:`OrderTracker.missed`, never the state.
+The first snapshot is the starting state (``open`` when the block begins); the iterator
+yields the changes after it. The state is always complete. Updates are buffered for the
+iterator (``buffer_size``); one that does not fit is dropped and counted in :attr:`OrderTracker.missed`, never the state.
 """
 
 from __future__ import annotations
@@ -224,6 +225,7 @@ class OrderTracker:
         self._resync = False
         self._snapshots = 0
         self._closing = False
+        self._starting = True
         self.missed = 0
 
     def __repr__(self) -> str:
@@ -282,6 +284,8 @@ class OrderTracker:
             event = self._waiters.pop(order_id, None)
             if event is not None:
                 event.set()
+        if self._starting:
+            return  # the first snapshot is the starting state (``open``), not a change
         try:
             self._send.send_nowait(OrderUpdate(order=state, fill=fill, reconciled=reconciled))
         except trio.WouldBlock:
@@ -420,7 +424,9 @@ async def track_orders(
     async with sub:
         # The snapshot first, so the state is whole when the block starts.
         with trio.move_on_after(client.config.request_timeout) as scope:
-            tracker._on_message(await sub.__anext__())
+            while tracker._snapshots == 0:
+                tracker._on_message(await sub.__anext__())
+        tracker._starting = False
         if scope.cancelled_caught:
             raise RequestTimeoutError("executions snapshot", None)
         async with trio.open_nursery() as nursery:
