@@ -11,7 +11,8 @@ order whose fills it could not all recover says so with ``fills_complete=False``
 
 The first snapshot is the starting state (``open`` when the block begins); the iterator
 yields the changes after it. The state is always complete. Updates are buffered for the
-iterator (``buffer_size``); one that does not fit is dropped and counted in :attr:`OrderTracker.missed`, never the state.
+iterator (``buffer_size``); one that does not fit is dropped and counted in
+:attr:`OrderTracker.missed`, never the state.
 """
 
 from __future__ import annotations
