@@ -17,6 +17,8 @@ import trio
 from support import client_for
 
 from kraken_trio import KrakenAPIError, KrakenClient, RateLimitError, RateTier, WsKey
+from kraken_trio._pacing import admit
+from kraken_trio._proto.ratelimit import RateGovernor
 from kraken_trio.testing import FakeKraken, open_fake_kraken
 from kraken_trio.testing._engine import Engine
 
@@ -115,3 +117,33 @@ async def test_the_tracker_teaches_the_governor_about_orders_placed_elsewhere() 
                 assert k.rate_counter(BTC) == 0
                 await k.cancel_order(order_id=order_id)
         assert round(k.rate_counter(BTC)) == 8  # a cancel under 5 s, learnt from executions
+
+
+async def test_wait_is_bounded_by_the_request_deadline() -> None:
+    async with trading(decay=1e-3, rate_limit="wait", request_timeout=1) as (fake, k):
+        fake.spot_faults(PRIVATE).rate_limit_next(1)
+        with trio.fail_after(5):
+            with pytest.raises(KrakenAPIError):
+                await add(k, fake)
+            with pytest.raises(RateLimitError) as info:
+                await add(k, fake)  # would need ~2000 s: refused at once, not after waiting
+        assert info.value.retry_after > 1
+        assert sent(fake, "add_order") == 1
+
+
+async def test_admit_waits_until_the_counter_has_room(autojump_clock: trio.abc.Clock) -> None:
+    governor = RateGovernor("starter")  # 60, 1.0 per second, headroom 1
+    governor.charge({BTC: 59}, trio.current_time())
+    start = trio.current_time()
+    costs = await admit(governor, "wait", "add_order", {"symbol": BTC}, budget=10)
+    assert costs == {BTC: 1}
+    assert trio.current_time() - start == pytest.approx(1.0)
+    with pytest.raises(RateLimitError) as info:
+        await admit(governor, "raise", "add_order", {"symbol": BTC}, budget=10)
+    assert info.value.retry_after == pytest.approx(1.0)
+    governor.charge({BTC: 100}, trio.current_time())
+    with pytest.raises(RateLimitError):
+        await admit(governor, "wait", "add_order", {"symbol": BTC}, budget=10)
+    # batch_cancel is never held back (Kraken accepts it past the threshold), only counted.
+    governor.placed("O1", BTC, trio.current_time())
+    assert await admit(governor, "raise", "batch_cancel", {"orders": ["O1"]}, 0) == {BTC: 8}
