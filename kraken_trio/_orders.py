@@ -195,7 +195,6 @@ def _with_fill(state: OrderState, fill: Fill) -> OrderState:
         cum_qty=cum_qty,
         avg_price=avg,
         fees=state.fees + fill.fee,
-        fills_complete=filled >= cum_qty,
         last_update=fill.timestamp or state.last_update,
     )
 
@@ -253,12 +252,12 @@ class OrderTracker:
             ClosedError: the tracker closed before the order did.
         """
         while True:
-            if self._closing:
-                raise ClosedError("the order tracker is closed")
             state = self._orders.get(order_id)
             if state is not None and not state.is_open:
                 await trio.lowlevel.checkpoint()
                 return state
+            if self._closing:
+                raise ClosedError("the order tracker is closed")
             event = self._waiters.get(order_id)
             if event is None:
                 event = self._waiters[order_id] = trio.Event()
@@ -391,7 +390,8 @@ class OrderTracker:
                     attempt,
                     exc,
                 )
-                await trio.sleep(0.5 * attempt)
+                if attempt < _LOOKUP_ATTEMPTS:
+                    await trio.sleep(0.5 * attempt)
                 continue
             self._resolve(infos, datetime.now(UTC))
             return

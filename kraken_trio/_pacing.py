@@ -97,6 +97,9 @@ def learn(
                 governor.placed(item.order_id, symbol, now, item.cl_ord_id)
     elif method == "amend_order":
         governor.amended(fields.get("order_id"), now, fields.get("cl_ord_id"))
+    elif method in ("cancel_order", "batch_cancel"):
+        for order_id in (fields.get("order_id") or []) + (fields.get("orders") or []):
+            governor.closed(order_id)
     elif method == "edit_order" and replies:
         result = replies[0].result
         governor.closed(str(fields.get("order_id")))
