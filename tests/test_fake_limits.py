@@ -238,3 +238,31 @@ async def test_private_link_down_hides_what_happens_meanwhile() -> None:
         assert fake.engine.open_orders(fake.api_key) == []
         with pytest.raises(KeyError):
             fake.cancel_order(order_id)  # closed already
+
+
+async def test_batch_costs_follow_krakens_table() -> None:
+    async with open_fake_kraken(update_interval=None) as fake:
+        engine = fake.engine
+        assert isinstance(engine, Engine)
+        engine.max_rate_count, engine.rate_decay = 10, 0.0
+        bid, _ = fake.market.best_bid_ask(BTC)
+        assert bid is not None
+        order = {
+            "order_type": "limit",
+            "side": "buy",
+            "order_qty": Decimal("0.001"),
+            "limit_price": (bid - 5000).quantize(Decimal("0.1")),
+        }
+        now = time.time()
+        placed = engine.request(
+            fake.api_key, "batch_add", {"symbol": BTC, "orders": [order] * 4}, now
+        )
+        assert placed[0].success
+        assert engine.rate_count(fake.api_key, BTC, now) == 2  # n/2
+        ids = [r["order_id"] for r in placed[0].result]
+        # 4 x 8 = 32 takes the counter far past 10: Kraken still accepts a batch cancel.
+        cancelled = engine.request(fake.api_key, "batch_cancel", {"orders": ids}, now)
+        assert cancelled[0].success
+        assert engine.rate_count(fake.api_key, BTC, now) == 34
+        refused = engine.request(fake.api_key, "add_order", {**order, "symbol": BTC}, now)
+        assert refused[0].error == "EOrder:Rate limit exceeded"
