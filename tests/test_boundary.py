@@ -12,7 +12,7 @@ import socket
 import pytest
 import trio
 import trio.testing
-from support import client_for
+from support import client_for, wait_event
 
 from kraken_trio import KrakenError, WsKey, open_kraken
 from kraken_trio.testing import open_fake_kraken
@@ -56,30 +56,34 @@ async def test_a_users_plain_exception_is_the_same_object() -> None:
     assert info.value is error
 
 
+async def _broken() -> None:
+    raise RuntimeError("a bug in a background task")
+
+
+async def _interrupted_while_a_task_fails() -> None:
+    async with open_kraken() as k:
+        k.start_soon(_broken, "broken")
+        await trio.testing.wait_all_tasks_blocked()
+        raise KeyboardInterrupt
+
+
+async def _a_task_fails() -> None:
+    async with open_kraken() as k:
+        k.start_soon(_broken, "broken")
+        await trio.sleep_forever()
+
+
 async def test_keyboard_interrupt_leaves_as_keyboard_interrupt_while_a_task_fails() -> None:
     # Defect: a KeyboardInterrupt raised while a background task also failed became a
     # KrakenError. The library's failure is attached as context instead.
     with pytest.raises(KeyboardInterrupt) as info:
-        async with open_kraken() as k:
-
-            async def broken() -> None:
-                raise RuntimeError("a bug in a background task")
-
-            k.start_soon(broken, "broken")
-            await trio.testing.wait_all_tasks_blocked()
-            raise KeyboardInterrupt
+        await _interrupted_while_a_task_fails()
     assert isinstance(info.value.__context__, RuntimeError)
 
 
 async def test_a_failure_of_the_librarys_own_tasks_alone_is_raised_as_it_is() -> None:
     with pytest.raises(RuntimeError, match="a bug"):
-        async with open_kraken() as k:
-
-            async def broken() -> None:
-                raise RuntimeError("a bug in a background task")
-
-            k.start_soon(broken, "broken")
-            await trio.sleep_forever()
+        await _a_task_fails()
 
 
 async def test_leaving_while_a_connection_backs_off_is_immediate() -> None:
@@ -103,16 +107,18 @@ async def test_leaving_a_dead_mans_switch_while_the_link_is_down_is_bounded(
 ) -> None:
     # Defect: the disarm ignored the caller's cancellation for 10 s while the private link
     # was down, and the failed disarm was never logged.
-    async with open_fake_kraken(update_interval=None) as fake:
-        async with client_for(fake, close_timeout=0.5, reconnect_delay=30) as k:
-            with trio.fail_after(10):
-                async with k.dead_mans_switch(timeout=60, refresh_every=20):
-                    fake.spot_faults(WsKey.SPOT_PRIVATE_V2).refuse(60)
-                    await fake.spot_faults(WsKey.SPOT_PRIVATE_V2).drop()
-                    while k.statistics()[WsKey.SPOT_PRIVATE_V2].connected:
-                        await trio.sleep(0.01)
-                    left_at = trio.current_time()
-            assert trio.current_time() - left_at < 1.0
+    async with (
+        open_fake_kraken(update_interval=None) as fake,
+        client_for(fake, close_timeout=0.5, reconnect_delay=30) as k,
+    ):
+        events = k.events()
+        with trio.fail_after(10):
+            async with k.dead_mans_switch(timeout=60, refresh_every=20):
+                fake.spot_faults(WsKey.SPOT_PRIVATE_V2).refuse(60)
+                await fake.spot_faults(WsKey.SPOT_PRIVATE_V2).drop()
+                await wait_event(events, "reconnecting")
+                left_at = trio.current_time()
+        assert trio.current_time() - left_at < 1.0
     assert any("could not disarm the dead man's switch" in r.getMessage() for r in caplog.records)
 
 
