@@ -12,13 +12,13 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from protocol_examples import BOOK_FIXTURE
 from support import client_for, next_matching, settle
 
 from kraken_trio import Gap, KrakenClient, Subscription, WsKey
@@ -278,8 +278,7 @@ async def test_statistics_are_a_snapshot() -> None:
 
 # ----------------------------------------------------------------------------- fuzzed frames
 
-FIXTURE = Path(__file__).parents[1].parent / "shared" / "fixtures" / "book-btcusd-depth10.jsonl"
-REAL = [json.loads(line) for line in FIXTURE.read_text().splitlines()[:40]]
+REAL = [json.loads(line) for line in BOOK_FIXTURE.read_text().splitlines()[:40]]
 
 JSONISH = st.recursive(
     st.none()
