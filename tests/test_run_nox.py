@@ -58,15 +58,6 @@ def test_the_runner_installs_the_nox_group_of_pyproject() -> None:
     assert run_nox.nox_requirements(ROOT / "pyproject.toml") == ["nox>=2025.2.9"]
 
 
-def test_readme_and_ci_use_the_same_single_line_commands() -> None:
-    readme = (ROOT / "README.md").read_text()
-    ci = (ROOT / ".ci" / "run").read_text()
-    for line in ("python3 tools/run_nox.py -s demo", "python3 tools/run_nox.py -s tests"):
-        assert line in readme
-    assert "\npython3 tools/run_nox.py -s tests\n" in ci
-    assert "pip install" not in ci  # an externally managed Python refuses it
-
-
 @pytest.fixture
 def pip_index(tmp_path: Path) -> Iterator[str]:
     """A PEP 691 index on loopback serving the pip wheel that this Python bundles."""
