@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import fields, replace
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self, overload
 from urllib.parse import urlsplit
 
 import trio
@@ -17,11 +17,12 @@ import trio
 from ._config import Config, WsKey
 from ._connection import FUTURES_PRIVATE_FEEDS, Connection, ConnectionStatistics, LifecycleEvent
 from ._errors import ClosedError, InvalidRequestError, KrakenError
-from ._localbook import OrderBooks
+from ._localbook import LocalBook, OrderBooks
+from ._proto import futures as f
 from ._proto import spot as s
 from ._proto.auth import Credentials
 from ._rest import TokenSource
-from ._subscription import OverflowPolicy, Subscription
+from ._subscription import Gap, OverflowPolicy, Subscription
 from ._trading import (
     build_add_order,
     build_amend_order,
@@ -194,6 +195,212 @@ class KrakenClient:
 
             raise RequestTimeoutError("connect", None, sent=False)
 
+    # Overloads: what each channel yields, so that a type checker sees the message fields.
+    # Futures first: ``product_ids`` (or the futures private key) is what tells them apart.
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["ticker"],
+        *,
+        product_ids: Sequence[str],
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesTicker | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["ticker_lite"],
+        *,
+        product_ids: Sequence[str],
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesTickerLite | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["book"],
+        *,
+        product_ids: Sequence[str],
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesBookSnapshot | f.FuturesBookDelta | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["trade"],
+        *,
+        product_ids: Sequence[str],
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesTradeSnapshot | f.FuturesTrade | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["heartbeat"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesHeartbeat | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["open_orders"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesOpenOrdersSnapshot | f.FuturesOpenOrders | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["open_orders_verbose"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesOpenOrdersVerboseSnapshot | f.FuturesOpenOrdersVerbose | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["fills"],
+        *,
+        product_ids: Sequence[str] | None = None,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesFillsSnapshot | f.FuturesFills | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["open_positions"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesOpenPositions | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["account_log"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesAccountLogSnapshot | f.FuturesAccountLog | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["notifications_auth"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesNotifications | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["balances"],
+        *,
+        ws_key: Literal[WsKey.DERIVATIVES_PRIVATE_V1],
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesBalancesSnapshot | f.FuturesBalances | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["ticker"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.TickerMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["book"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.BookMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["trade"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.TradeMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["ohlc"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.OhlcMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["instrument"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.InstrumentMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["level3"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.L3Message | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["executions"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.ExecutionsMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["balances"],
+        *,
+        ws_key: Literal[WsKey.SPOT_PRIVATE_V2, WsKey.SPOT_BETA_PRIVATE_V2] | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.BalancesSnapshot | s.BalancesUpdate | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: str,
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[Any]: ...
+
     def subscribe(
         self,
         channel: str,
@@ -355,6 +562,27 @@ class KrakenClient:
                             break
         assert self._pairs is not None
         return self._pairs
+
+    @overload
+    def book(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]; str wins
+        self,
+        symbol: str,
+        depth: int = 10,
+        *,
+        level: int = 2,
+        ws_key: WsKey | None = None,
+        buffer_size: int | None = None,
+    ) -> AbstractAsyncContextManager[LocalBook]: ...
+    @overload
+    def book(
+        self,
+        symbol: Sequence[str],
+        depth: int = 10,
+        *,
+        level: int = 2,
+        ws_key: WsKey | None = None,
+        buffer_size: int | None = None,
+    ) -> AbstractAsyncContextManager[OrderBooks]: ...
 
     @asynccontextmanager
     async def book(
