@@ -13,7 +13,7 @@ import trio
 from _connect import connect, parser
 
 from kraken_trio import KrakenClient
-from kraken_trio._proto import spot as s
+from kraken_trio.messages import BalancesSnapshot, BalancesUpdate, ExecutionsMessage
 
 
 async def executions(k: KrakenClient, ready: trio.Event, count: int) -> None:
@@ -21,7 +21,7 @@ async def executions(k: KrakenClient, ready: trio.Event, count: int) -> None:
         ready.set()
         seen = 0
         async for msg in sub:
-            if not isinstance(msg, s.ExecutionsMessage):
+            if not isinstance(msg, ExecutionsMessage):
                 continue
             print(f"executions {msg.type}: {len(msg.data)} item(s)")
             for e in msg.data:
@@ -36,9 +36,9 @@ async def balances(k: KrakenClient, ready: trio.Event) -> None:
     async with k.subscribe("balances") as sub:
         ready.set()
         async for msg in sub:
-            if isinstance(msg, s.BalancesSnapshot):
+            if isinstance(msg, BalancesSnapshot):
                 print("balances:", {a.asset: str(a.balance) for a in msg.data})
-            elif isinstance(msg, s.BalancesUpdate):
+            elif isinstance(msg, BalancesUpdate):
                 for entry in msg.data:
                     print(
                         f"  ledger {entry.type}: {entry.asset} {entry.amount:+} -> {entry.balance}"
