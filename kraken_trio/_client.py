@@ -31,6 +31,7 @@ from ._trading import (
     build_cancel_order,
     build_edit_order,
     check_cancel_after,
+    check_pair_limits,
 )
 
 __all__ = ["DeadMansSwitch", "EventStream", "KrakenClient", "open_kraken"]
@@ -711,7 +712,9 @@ class KrakenClient:
             The result; ``.order_id`` is Kraken's id.
 
         Raises:
-            InvalidRequestError: a field failed the local checks (nothing was sent).
+            InvalidRequestError: a field failed the local checks (nothing was sent); once the
+                ``instrument`` channel has been read (:meth:`instrument_pairs`, or any
+                :meth:`book`), these include the pair's tick size, ``qty_min`` and ``cost_min``.
             KrakenAPIError: Kraken refused the order (its text, method and req_id).
             RequestTimeoutError: no reply within the request deadline (may be live).
             ConnectionLostError: the link dropped with the request in flight (may be live;
@@ -727,6 +730,9 @@ class KrakenClient:
                 **options,
             }
         )
+        pair = (self._pairs or {}).get(params.symbol)
+        if pair is not None:  # the instrument channel was read: check its limits locally
+            check_pair_limits("add_order", params, pair)
         (reply,) = await self._trade("add_order", params, cl_ord_id=params.cl_ord_id, ws_key=ws_key)
         result: s.AddOrderResult = reply.result
         return result
@@ -835,6 +841,10 @@ class KrakenClient:
             RequestTimeoutError, ConnectionLostError.
         """
         params = build_batch_add(symbol, orders, deadline, validate)
+        pair = (self._pairs or {}).get(params.symbol)
+        if pair is not None:  # the instrument channel was read: check its limits locally
+            for i, order in enumerate(params.orders):
+                check_pair_limits(f"orders[{i}]", order, pair)
         (reply,) = await self._trade("batch_add", params, ws_key=ws_key)
         return list(reply.result or [])
 
