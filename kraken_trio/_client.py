@@ -16,7 +16,7 @@ import trio
 
 from ._config import Config, WsKey
 from ._connection import FUTURES_PRIVATE_FEEDS, Connection, ConnectionStatistics, LifecycleEvent
-from ._errors import ClosedError, InvalidRequestError, KrakenError
+from ._errors import ClosedError, InvalidRequestError, KrakenError, RequestTimeoutError
 from ._localbook import LocalBook, OrderBooks
 from ._proto import futures as f
 from ._proto import spot as s
@@ -192,8 +192,6 @@ class KrakenClient:
         with trio.move_on_after(limit) as scope:
             await conn.wait_ready()
         if scope.cancelled_caught:
-            from ._errors import RequestTimeoutError
-
             raise RequestTimeoutError("connect", None, sent=False)
 
     # Overloads: what each channel yields, so that a type checker sees the message fields.
@@ -555,12 +553,14 @@ class KrakenClient:
             RequestTimeoutError: no instrument snapshot within the request deadline.
         """
         if self._pairs is None or refresh:
-            with trio.fail_after(self.config.request_timeout):
+            with trio.move_on_after(self.config.request_timeout) as scope:
                 async with self.subscribe("instrument") as sub:
                     async for msg in sub:
                         if isinstance(msg, s.InstrumentMessage) and msg.type == "snapshot":
                             self._pairs = {p.symbol: p for p in msg.data.pairs}
                             break
+            if scope.cancelled_caught:
+                raise RequestTimeoutError("subscribe instrument", None)
         assert self._pairs is not None
         return self._pairs
 

@@ -3,13 +3,14 @@ once the instrument channel has been read (tick size, qty_min, cost_min)."""
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 
 import pytest
 import trio
 from support import client_for
 
-from kraken_trio import InvalidRequestError, WsKey
+from kraken_trio import InvalidRequestError, RequestTimeoutError, WsKey
 from kraken_trio._proto import spot as s
 from kraken_trio._trading import build_add_order, build_batch_add, check_pair_limits
 from kraken_trio.testing import open_fake_kraken
@@ -120,3 +121,22 @@ async def test_the_client_checks_a_pair_once_the_instrument_channel_was_read() -
             if isinstance(r.message, dict) and r.message.get("method") in ("add_order", "batch_add")
         ]
         assert sent == []  # refused locally: nothing reached the exchange
+
+
+async def test_an_instrument_channel_that_never_answers_is_a_request_timeout() -> None:
+    public = WsKey.SPOT_PUBLIC_V2
+    async with (
+        open_fake_kraken(update_interval=None) as fake,
+        client_for(fake, request_timeout=0.5) as k,
+    ):
+        with trio.fail_after(10):
+            async with k.subscribe("ticker", symbol=["BTC/USD"]):
+                pass  # the connection is up
+            fake.faults(public).pause_reading()
+            # The server's reader may still take the one frame it was waiting for: this one.
+            with contextlib.suppress(RequestTimeoutError):
+                async with k.subscribe("trade", symbol=["BTC/USD"]):
+                    pass
+            with pytest.raises(RequestTimeoutError, match="subscribe instrument"):
+                await k.instrument_pairs()
+            fake.faults(public).resume_reading()

@@ -217,18 +217,32 @@ def _cut(line: str, cols: int) -> str:
     return "".join(out)
 
 
+def _is_failure(record: logging.LogRecord) -> bool:
+    """Whether a library record reports an error that is also raised to its caller."""
+    if record.levelno >= logging.ERROR:
+        return True  # "connection failed for good: ..."
+    args = record.args if isinstance(record.args, tuple) else ()
+    if len(args) >= 2 and args[1] == "exception":
+        return True  # the lifecycle event of the same error
+    return " refused: " in record.getMessage()  # a refused subscription
+
+
 class _NotesHandler(logging.Handler):
     def __init__(self, notes: MutableSequence[str] | None) -> None:
         super().__init__(logging.WARNING)
         self.notes = notes
+        self.held: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = record.getMessage()
+            failure = _is_failure(record)
         except Exception:  # a malformed log call must not break the stream
             return
         if self.notes is not None:
             self.notes.append(text)
+        elif failure:
+            self.held.append(text)  # shown only if no error line reports it at the end
         else:
             print(f"kraken-trio: {text}", file=sys.stderr, flush=True)
 
@@ -238,15 +252,29 @@ def log_to(notes: MutableSequence[str] | None) -> Iterator[None]:
     """Show the library's warnings (reconnects, errors) while the block runs.
 
     With ``notes`` (a live view's list) they are appended there, so stderr does not tear the
-    view; without, each is one ``kraken-trio: ...`` line on stderr.
+    view; without, each is one ``kraken-trio: ...`` line on stderr. Records of a failure that
+    ends the command are held back: the command's own error line reports it once (one auth
+    failure is one line, not three); they are printed only if the block ends without one.
     """
     logger = logging.getLogger("kraken_trio")
     handler = _NotesHandler(notes)
     logger.addHandler(handler)
     try:
         yield
+    except BaseException as exc:
+        verdict = classify(exc)
+        if verdict is None or verdict[0] == EXIT_OK:
+            _print_held(handler.held)
+        raise
+    else:
+        _print_held(handler.held)
     finally:
         logger.removeHandler(handler)
+
+
+def _print_held(held: list[str]) -> None:
+    for text in held:
+        print(f"kraken-trio: {text}", file=sys.stderr, flush=True)
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:
