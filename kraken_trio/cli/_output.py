@@ -27,6 +27,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableSequence
+from decimal import Decimal
 from typing import Any, TextIO
 
 import msgspec
@@ -52,8 +53,10 @@ __all__ = [
     "EXIT_OK",
     "EXIT_OVERRUN",
     "JsonLines",
+    "Painter",
     "Screen",
     "classify",
+    "plain_decimals",
     "run_trio",
     "to_record",
 ]
@@ -79,7 +82,7 @@ def to_record(msg: Any) -> dict[str, Any]:
     """
     if isinstance(msg, Gap):
         return {"gap": msgspec.to_builtins(msg)}
-    body = msgspec.to_builtins(msg)
+    body = plain_decimals(msgspec.to_builtins(msg, builtin_types=(Decimal,)))
     if not isinstance(body, dict):
         return {"value": body}
     if "feed" in body and body.get("event") is None:
@@ -195,6 +198,62 @@ class Screen:
             self._out.flush()
 
 
+class Painter:
+    """Keeps a :class:`Screen` showing the latest state, at most once per ``period``.
+
+    The stream's consumer calls :meth:`changed` after each message; :meth:`run` (a task of
+    its own) draws the next frame as soon as the period since the last one allows, so the
+    last message is always drawn even when no other follows it, and redraws every
+    ``refresh`` seconds anyway so that the data-age indicator keeps counting.
+    """
+
+    def __init__(
+        self,
+        screen: Screen,
+        frame: Callable[[], list[str]],
+        *,
+        period: float = 0.1,
+        refresh: float = 1.0,
+    ) -> None:
+        self._screen = screen
+        self._frame = frame
+        self._period = period
+        self._refresh = refresh
+        self._changed = trio.Event()
+
+    def changed(self) -> None:
+        """Something to show arrived."""
+        self._changed.set()
+
+    def draw_now(self) -> None:
+        """Draw the current frame at once (the last frame, also after Ctrl-C)."""
+        self._screen.draw(self._frame())
+
+    async def run(self) -> None:
+        """Draw until cancelled."""
+        while True:
+            with trio.move_on_after(self._refresh):
+                await self._changed.wait()
+            self._changed = trio.Event()
+            self.draw_now()
+            await trio.sleep(self._period)
+
+
+def plain_decimals(value: Any) -> Any:
+    """``value`` with every :class:`~decimal.Decimal` turned into exact fixed-point text.
+
+    ``str(Decimal("1E-9"))`` is ``"1E-9"``; this gives ``"0.000000001"``, the digits Kraken
+    sent, never scientific notation. Lists and dicts are walked; other values pass through.
+    """
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dict):
+        return {k: plain_decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_decimals(v) for v in value]
+    return value
+
+
 def _cut(line: str, cols: int) -> str:
     # Lines carry ANSI colour codes; count only visible characters.
     visible = 0
@@ -278,6 +337,7 @@ def _print_held(held: list[str]) -> None:
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception inside ``exc``, exception groups unpacked."""
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
             yield from _leaves(inner)
