@@ -45,3 +45,16 @@ def test_the_quickstart_does_not_promise_the_package_index() -> None:
     quickstart = (ROOT / "docs" / "quickstart.md").read_text()
     assert "pip install kraken-trio" not in quickstart
     assert "not published on the package index" in quickstart
+
+
+def test_the_going_live_page_is_linked_and_the_small_inaccuracies_stay_fixed() -> None:
+    docs = ROOT / "docs"
+    assert "\ngoing-live\n" in (docs / "index.md").read_text()
+    page = (docs / "going-live.md").read_text()
+    for topic in ("Access WebSockets API", "validate=True", "demo-futures.kraken.com"):
+        assert topic in page, topic
+    assert "EOrder:Rate limit exceeded" in page
+    cli = (docs / "cli.md").read_text()
+    assert "milliseconds since the Unix" in cli  # futures times are epoch ms, not ISO-8601
+    quickstart = (docs / "quickstart.md").read_text()
+    assert "[examples/public_streams.py](howto/public-streams.md)" not in quickstart
