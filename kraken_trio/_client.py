@@ -684,6 +684,13 @@ class KrakenClient:
             method, params, expected=expected, open_ended=open_ended, cl_ord_id=cl_ord_id
         )
 
+    def _check_pair_limits(self, symbol: str, orders: Sequence[tuple[str, s.BatchOrder]]) -> None:
+        """Once the instrument channel was read, check ``orders`` against the pair's limits."""
+        pair = (self._pairs or {}).get(symbol)
+        if pair is not None:
+            for what, order in orders:
+                check_pair_limits(what, order, pair)
+
     async def add_order(
         self,
         *,
@@ -730,9 +737,7 @@ class KrakenClient:
                 **options,
             }
         )
-        pair = (self._pairs or {}).get(params.symbol)
-        if pair is not None:  # the instrument channel was read: check its limits locally
-            check_pair_limits("add_order", params, pair)
+        self._check_pair_limits(params.symbol, [("add_order", params)])
         (reply,) = await self._trade("add_order", params, cl_ord_id=params.cl_ord_id, ws_key=ws_key)
         result: s.AddOrderResult = reply.result
         return result
@@ -841,10 +846,9 @@ class KrakenClient:
             RequestTimeoutError, ConnectionLostError.
         """
         params = build_batch_add(symbol, orders, deadline, validate)
-        pair = (self._pairs or {}).get(params.symbol)
-        if pair is not None:  # the instrument channel was read: check its limits locally
-            for i, order in enumerate(params.orders):
-                check_pair_limits(f"orders[{i}]", order, pair)
+        self._check_pair_limits(
+            params.symbol, [(f"orders[{i}]", order) for i, order in enumerate(params.orders)]
+        )
         (reply,) = await self._trade("batch_add", params, ws_key=ws_key)
         return list(reply.result or [])
 

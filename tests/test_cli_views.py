@@ -53,7 +53,7 @@ async def test_a_message_right_after_a_frame_is_still_drawn(
 
 async def test_frames_are_limited_to_ten_a_second(autojump_clock: trio.testing.MockClock) -> None:
     out = io.StringIO()
-    painter = Painter(Screen(out), lambda: ["x"], period=0.1, refresh=60)
+    painter = Painter(Screen(out, fps=10), lambda: ["x"], refresh=60)
     start = trio.current_time()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(painter.run)

@@ -25,7 +25,6 @@ import os
 import shutil
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator, MutableSequence
 from decimal import Decimal
 from typing import Any, TextIO
@@ -162,12 +161,14 @@ class JsonLines:
 
 
 class Screen:
-    """A full-screen view redrawn in place with plain ANSI escapes, at most ``fps`` a second."""
+    """A full-screen view redrawn in place with plain ANSI escapes.
+
+    ``period`` (``1 / fps``) is the shortest time between two frames that its users keep.
+    """
 
     def __init__(self, out: TextIO, fps: float = 10.0) -> None:
         self._out = out
-        self._period = 1.0 / fps
-        self._last = 0.0
+        self.period = 1.0 / fps
         self._started = False
 
     @staticmethod
@@ -175,10 +176,6 @@ class Screen:
         """Terminal (columns, rows)."""
         cols, rows = shutil.get_terminal_size((100, 30))
         return cols, rows
-
-    def due(self) -> bool:
-        """Whether enough time passed since the last frame to draw another."""
-        return time.monotonic() - self._last >= self._period
 
     def draw(self, lines: list[str]) -> None:
         """Replace the screen with ``lines`` (cut to the terminal's size)."""
@@ -189,7 +186,6 @@ class Screen:
         body = "\n".join(_cut(line, cols) for line in lines[: max(1, rows - 1)])
         self._out.write("\x1b[H\x1b[2J" + body + "\n")
         self._out.flush()
-        self._last = time.monotonic()
 
     def close(self) -> None:
         """Give the cursor back; the last frame stays visible."""
@@ -199,7 +195,7 @@ class Screen:
 
 
 class Painter:
-    """Keeps a :class:`Screen` showing the latest state, at most once per ``period``.
+    """Keeps a :class:`Screen` showing the latest state, at most once per its ``period``.
 
     The stream's consumer calls :meth:`changed` after each message; :meth:`run` (a task of
     its own) draws the next frame as soon as the period since the last one allows, so the
@@ -212,12 +208,10 @@ class Painter:
         screen: Screen,
         frame: Callable[[], list[str]],
         *,
-        period: float = 0.1,
         refresh: float = 1.0,
     ) -> None:
         self._screen = screen
         self._frame = frame
-        self._period = period
         self._refresh = refresh
         self._changed = trio.Event()
 
@@ -236,7 +230,7 @@ class Painter:
                 await self._changed.wait()
             self._changed = trio.Event()
             self.draw_now()
-            await trio.sleep(self._period)
+            await trio.sleep(self._screen.period)
 
 
 def plain_decimals(value: Any) -> Any:
