@@ -110,3 +110,23 @@ def test_nothing_to_add() -> None:
 def test_suggest_field(name: str, better: str | None) -> None:
     known = {"limit_price", "order_qty", "symbol", "order_type", "time_in_force"}
     assert suggest_field(name, known) == better
+
+
+def test_a_refusal_carries_its_hint_and_still_copies_and_pickles() -> None:
+    import copy
+    import pickle
+
+    from kraken_trio import SubscriptionError
+
+    text = "Currency pair not supported btc/usd"
+    hint = refusal_hint(text, "ticker", {"symbol": ["btc/usd"]}, PUBLIC)
+    error = SubscriptionError(text, "subscribe", 7, hint)
+    assert str(error) == (
+        "subscribe (req_id=7) failed: Currency pair not supported btc/usd "
+        "(hint: symbols are upper case: try 'BTC/USD')"
+    )
+    for clone in (copy.copy(error), pickle.loads(pickle.dumps(error))):
+        assert (clone.error, clone.hint, str(clone)) == (error.error, error.hint, str(error))
+    assert str(SubscriptionError(text, "subscribe", 7)) == (
+        "subscribe (req_id=7) failed: Currency pair not supported btc/usd"
+    )
