@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from ._events import Gap as Gap
 from ._proto.futures import FlexCurrency as FlexCurrency
 from ._proto.futures import FlexFutures as FlexFutures
 from ._proto.futures import FuturesAccountLog as FuturesAccountLog
@@ -82,7 +83,6 @@ from ._proto.spot import TickerMessage as TickerMessage
 from ._proto.spot import TradeData as TradeData
 from ._proto.spot import TradeMessage as TradeMessage
 from ._proto.spot import Triggers as Triggers
-from ._subscription import Gap as Gap
 
 BalancesMessage: TypeAlias = BalancesSnapshot | BalancesUpdate
 """What a spot ``balances`` subscription yields (besides :class:`~kraken_trio.Gap`)."""

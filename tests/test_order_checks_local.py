@@ -137,6 +137,6 @@ async def test_an_instrument_channel_that_never_answers_is_a_request_timeout() -
             with contextlib.suppress(RequestTimeoutError):
                 async with k.subscribe("trade", symbol=["BTC/USD"]):
                     pass
-            with pytest.raises(RequestTimeoutError, match="subscribe instrument"):
+            with pytest.raises(RequestTimeoutError, match="instrument snapshot"):
                 await k.instrument_pairs()
             fake.faults(public).resume_reading()

@@ -50,7 +50,7 @@ REVEALED = {
     22: "Subscription[ExecutionsMessage | Gap]",
     23: "Subscription[TradeMessage | Gap]",
 }
-PREFIX = re.compile(r"kraken_trio\.(?:_proto\.spot|_proto\.futures|_subscription|_localbook)\.")
+PREFIX = re.compile(r"kraken_trio\.(?:_proto\.(?:spot|futures)|_subscription|_events|_localbook)\.")
 
 
 @pytest.mark.slow
@@ -87,12 +87,13 @@ def test_mypy_sees_each_channels_message_type_and_catches_a_typo(tmp_path: Path)
 
 
 def test_every_delivered_message_type_has_a_public_name() -> None:
-    from kraken_trio import _connection, messages
+    from kraken_trio import messages
+    from kraken_trio._proto import futures_session, spot_session
 
     delivered: set[type[object]] = {
-        *_connection._FUTURES_ROUTES,
-        *_connection._SYMBOL_CHANNELS,
-        *_connection._WHOLE_CHANNELS,
+        *futures_session._ROUTES,
+        *spot_session._SYMBOL_CHANNELS,
+        *spot_session._WHOLE_CHANNELS,
         OhlcMessage,
     }
     for cls in delivered:
