@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import trio
+from support import client_for
 
+from kraken_trio import SubscriptionError
 from kraken_trio._proto.hints import refusal_hint, suggest_field
+from kraken_trio.testing import open_fake_kraken
 
 PUBLIC = "spotPublicV2"
 
@@ -130,3 +134,13 @@ def test_a_refusal_carries_its_hint_and_still_copies_and_pickles() -> None:
     assert str(SubscriptionError(text, "subscribe", 7)) == (
         "subscribe (req_id=7) failed: Currency pair not supported btc/usd"
     )
+
+
+async def test_a_refused_subscribe_carries_the_hint_over_the_wire() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        with trio.fail_after(10), pytest.raises(SubscriptionError) as info:
+            async with k.subscribe("ticker", symbol=["btc/usd"]):
+                pass
+    assert info.value.hint is not None
+    assert "BTC/USD" in info.value.hint
+    assert "BTC/USD" in str(info.value)
