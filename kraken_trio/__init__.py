@@ -18,15 +18,21 @@ from ._errors import OverrunError as OverrunError
 from ._errors import ProtocolError as ProtocolError
 from ._errors import ReconnectExhaustedError as ReconnectExhaustedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
+from ._errors import RestError as RestError
+from ._errors import RetryableError as RetryableError
 from ._errors import SubscriptionError as SubscriptionError
+from ._errors import TransientAPIError as TransientAPIError
 from ._localbook import BookEvent as BookEvent
 from ._localbook import LocalBook as LocalBook
 from ._localbook import OrderBooks as OrderBooks
+from ._redact import install as _install_redaction
 from ._subscription import Gap as Gap
 from ._subscription import Subscription as Subscription
 from ._subscription import SubscriptionStatistics as SubscriptionStatistics
 
 __version__ = "0.1.0"
+
+_install_redaction()
 
 __all__ = [
     "AuthenticationError",
@@ -49,9 +55,12 @@ __all__ = [
     "ProtocolError",
     "ReconnectExhaustedError",
     "RequestTimeoutError",
+    "RestError",
+    "RetryableError",
     "Subscription",
     "SubscriptionError",
     "SubscriptionStatistics",
+    "TransientAPIError",
     "WsKey",
     "__version__",
     "open_kraken",

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 from urllib.parse import urlencode
 
+from .._redact import register_secret
+
 __all__ = [
     "Credentials",
     "NonceSource",
@@ -86,6 +88,7 @@ class Credentials:
         if not api_key or not api_secret:
             raise ValueError("api_key and api_secret must both be non-empty")
         _secret_bytes(api_secret)  # validate early, with a message that hides it
+        register_secret(api_secret, lasting=True)
         self.api_key = api_key
         self._secret = api_secret
 

@@ -1,0 +1,174 @@
+"""Keeps live secrets out of every log record of the ``kraken_trio`` loggers.
+
+The library registers each secret it holds the moment it holds it (:func:`register_secret`):
+the API secret, each WebSocket token, each REST signature, each futures challenge and its
+signature. :class:`RedactingFilter`, installed on the ``kraken_trio`` logger and its
+children (:func:`install`), rewrites every record that is about to be emitted: the message
+is formatted with each argument's ``str``/``repr`` scrubbed first (so a ``%.200r`` cut
+cannot leave half a secret behind), the result is scrubbed again, and an attached
+traceback is formatted and scrubbed. Each occurrence becomes its first four characters
+plus ``***``.
+
+The cost is paid only for records a logger actually emits, and nothing at all while no
+secret is registered. The registry is bounded: the oldest entries are forgotten first, and
+the API secret is registered as long-lived so rotation of tokens never pushes it out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from typing import Final
+
+__all__ = ["RedactingFilter", "forget_secret", "install", "register_secret", "scrub"]
+
+_MIN_LENGTH: Final = 8  # shorter values would scrub ordinary words
+_MAX_TRANSIENT: Final = 256  # tokens, signatures, challenges: the most recent ones
+_KEEP: Final = 4
+
+
+class _Registry:
+    __slots__ = ("_lasting", "_lock", "_pattern", "_transient")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lasting: set[str] = set()
+        self._transient: OrderedDict[str, None] = OrderedDict()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str, *, lasting: bool) -> None:
+        with self._lock:
+            if lasting:
+                if value in self._lasting:
+                    return
+                self._lasting.add(value)
+            else:
+                if value in self._transient:
+                    self._transient.move_to_end(value)
+                    return
+                self._transient[value] = None
+                while len(self._transient) > _MAX_TRANSIENT:
+                    self._transient.popitem(last=False)
+            self._pattern = None
+
+    def discard(self, value: str) -> None:
+        with self._lock:
+            self._lasting.discard(value)
+            self._transient.pop(value, None)
+            self._pattern = None
+
+    def pattern(self) -> re.Pattern[str] | None:
+        pattern = self._pattern
+        if pattern is None:
+            with self._lock:
+                values = self._lasting | set(self._transient)
+                if not values:
+                    return None
+                # Longest first, so a secret that contains another is replaced whole.
+                alternatives = sorted(values, key=len, reverse=True)
+                pattern = re.compile("|".join(map(re.escape, alternatives)))
+                self._pattern = pattern
+        return pattern
+
+
+_registry = _Registry()
+
+
+def register_secret(value: str | None, *, lasting: bool = False) -> None:
+    """Scrub ``value`` from every later log record (values under 8 characters are ignored).
+
+    Args:
+        value: The secret: an API secret, a token, a signature, a challenge...
+        lasting: Keep it for the life of the process (the API secret). Otherwise it is
+            one of the most recent 256 short-lived secrets (tokens, signatures, challenges).
+    """
+    if value and len(value) >= _MIN_LENGTH:
+        _registry.add(value, lasting=lasting)
+
+
+def forget_secret(value: str) -> None:
+    """Stop scrubbing ``value`` (nothing happens if it was not registered)."""
+    _registry.discard(value)
+
+
+def _mask(match: re.Match[str]) -> str:
+    return match.group(0)[:_KEEP] + "***"
+
+
+def scrub(text: str) -> str:
+    """``text`` with every registered secret replaced by its first four characters + ``***``."""
+    pattern = _registry.pattern()
+    if pattern is None:
+        return text
+    return pattern.sub(_mask, text)
+
+
+class _Scrubbed:
+    """Stands in for a log argument: its ``str`` and ``repr`` are scrubbed before ``%``
+    formatting applies a precision, so a cut never leaves part of a secret."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: object) -> None:
+        self._value = value
+
+    def __str__(self) -> str:
+        return scrub(str(self._value))
+
+    def __repr__(self) -> str:
+        return scrub(repr(self._value))
+
+
+_PLAIN: Final = (int, float, bool, type(None))
+
+
+def _scrub_args(args: object) -> object:
+    if isinstance(args, tuple):
+        return tuple(a if isinstance(a, _PLAIN) else _Scrubbed(a) for a in args)
+    if isinstance(args, dict):  # logging's single-mapping form: "%(name)s"
+        return {k: v if isinstance(v, _PLAIN) else _Scrubbed(v) for k, v in args.items()}
+    return args
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record so that no registered secret survives in it; never drops one."""
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _registry.pattern() is None:
+            return True
+        original = record.args
+        if original:
+            record.args = _scrub_args(original)  # type: ignore[assignment]
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed call: leave it to logging to report
+            record.args = original
+            return True
+        record.msg = scrub(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        return True
+
+
+LOGGERS: Final = ("kraken_trio", "kraken_trio.testing")
+"""Every logger the library logs through (a logger's filters do not see its children's
+records, so each one gets its own filter)."""
+
+_filter = RedactingFilter()
+
+
+def install(names: tuple[str, ...] = LOGGERS) -> None:
+    """Put the redacting filter on each named logger (idempotent)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if _filter not in logger.filters:
+            logger.addFilter(_filter)
