@@ -122,6 +122,7 @@ class Peer:
         stream: The raw socket stream (write anything to it).
         bytes_sent: Bytes written through this object.
         closed_by_client: The close code the client sent, once one was read.
+        target: The request target of the handshake, once accepted.
     """
 
     def __init__(self, stream: trio.SocketStream) -> None:
@@ -130,15 +131,13 @@ class Peer:
         self._inbox: list[str | bytes] = []
         self.bytes_sent = 0
         self.closed_by_client: int | None = None
+        self.target: str | None = None
 
     async def accept(self) -> str:
         """Complete the WebSocket handshake; returns the request target (path)."""
-        while True:
-            for event in self._ws.events():
-                if isinstance(event, Request):
-                    await self.send_raw(self._ws.send(AcceptConnection()))
-                    return event.target
+        while self.target is None:
             await self._receive()
+        return self.target
 
     async def receive_text(self) -> str:
         """The client's next text message."""
@@ -167,6 +166,7 @@ class Peer:
                 self.closed_by_client = event.code
             elif isinstance(event, Request):
                 await self.send_raw(self._ws.send(AcceptConnection()))
+                self.target = event.target
 
     async def wait_close(self) -> int | None:
         """Read until the client's close frame or EOF; returns the close code (or None)."""
