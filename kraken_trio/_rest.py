@@ -127,7 +127,6 @@ class PrivateRest:
             body = encode_form({"nonce": nonce, **fields})
             path = f"/0/private/{method}"
             signature = sign_rest_request(self._credentials.secret, path, nonce, body)
-            register_secret(signature)
             headers = {
                 "API-Key": self._credentials.api_key,
                 "API-Sign": signature,

@@ -14,12 +14,14 @@ import trio.testing
 from hostile import (
     Reply,
     RestCall,
+    answers,
     deeply_nested,
     gated,
     huge_reply,
     kraken_error,
     nonce_checker,
     open_hostile_rest,
+    open_hostile_websocket,
     raw_reply,
     token_reply,
 )
@@ -303,3 +305,26 @@ async def test_a_hostile_token_endpoint_never_kills_the_client() -> None:
             # The public side of the same client is unharmed.
             async with k.subscribe("ticker", symbol=["BTC/USD"]) as sub:
                 await sub.__anext__()
+
+
+@pytest.mark.parametrize("error", ["EAPI:Rate limit exceeded", "EAPI:Invalid nonce"])
+async def test_a_transient_token_error_is_retried_not_final(error: str) -> None:
+    async def once_then_token(call: RestCall) -> Reply:
+        inner = kraken_error(error) if call.index == 0 else token_reply(TOKEN)
+        return await inner(call)
+
+    async with (
+        open_hostile_rest(once_then_token) as rest,
+        open_hostile_websocket(answers(lambda request: [])) as ws,
+        open_kraken(
+            "hostile-key",
+            CREDENTIALS.secret,
+            endpoints={WsKey.SPOT_PRIVATE_V2: ws.url},
+            rest_url=rest.url,
+            reconnect_delay=0.01,
+        ) as k,
+    ):
+        with trio.fail_after(10):
+            await k.connect(WsKey.SPOT_PRIVATE_V2)
+        assert len(rest.calls) == 2
+        assert ws.connections == 1

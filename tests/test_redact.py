@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from kraken_trio._proto.auth import Credentials
+from kraken_trio._proto.auth import Credentials, sign_futures_challenge, sign_rest_request
 from kraken_trio._redact import LOGGERS, RedactingFilter, forget_secret, register_secret, scrub
 
 
@@ -76,3 +76,14 @@ def test_a_malformed_call_is_left_to_logging() -> None:
     record = logging.LogRecord("kraken_trio", logging.INFO, __file__, 1, "%d", ("x",), None)
     assert RedactingFilter().filter(record)  # no exception out of the filter
     assert record.args == ("x",)  # logging reports the bad call as it always does
+
+
+def test_signatures_and_futures_challenges_are_registered_where_they_are_made() -> None:
+    secret = base64.b64encode(secrets.token_bytes(64)).decode()
+    challenge = fresh("challenge-")
+    signed = sign_futures_challenge(secret, challenge)
+    signature = sign_rest_request(secret, "/0/private/GetWebSocketsToken", 1, "nonce=1")
+    text = scrub(f"{challenge} {signed} {signature}")
+    assert challenge not in text
+    assert signed not in text
+    assert signature not in text
