@@ -30,13 +30,14 @@ _KEEP: Final = 4
 
 
 class _Registry:
-    __slots__ = ("_lasting", "_lock", "_pattern", "_transient")
+    __slots__ = ("_dirty", "_lasting", "_lock", "_pattern", "_transient")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lasting: set[str] = set()
         self._transient: OrderedDict[str, None] = OrderedDict()
         self._pattern: re.Pattern[str] | None = None
+        self._dirty = False
 
     def add(self, value: str, *, lasting: bool) -> None:
         with self._lock:
@@ -51,26 +52,27 @@ class _Registry:
                 self._transient[value] = None
                 while len(self._transient) > _MAX_TRANSIENT:
                     self._transient.popitem(last=False)
-            self._pattern = None
+            self._dirty = True
 
     def discard(self, value: str) -> None:
         with self._lock:
             self._lasting.discard(value)
             self._transient.pop(value, None)
-            self._pattern = None
+            self._dirty = True
 
     def pattern(self) -> re.Pattern[str] | None:
-        pattern = self._pattern
-        if pattern is None:
+        """One compiled alternation of every secret (None when there is none), rebuilt only
+        after a change."""
+        if self._dirty:
             with self._lock:
                 values = self._lasting | set(self._transient)
-                if not values:
-                    return None
                 # Longest first, so a secret that contains another is replaced whole.
                 alternatives = sorted(values, key=len, reverse=True)
-                pattern = re.compile("|".join(map(re.escape, alternatives)))
-                self._pattern = pattern
-        return pattern
+                self._pattern = (
+                    re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+                )
+                self._dirty = False
+        return self._pattern
 
 
 _registry = _Registry()

@@ -419,6 +419,7 @@ class WebSocket:
         """Fail the link for a frame we refuse; :meth:`aclose` then sends close ``code``."""
         if self._closed is None:
             self._closed = TransportClosed(reason, code)
+            self._buf.clear()  # nothing more is parsed: drop what was read with the frame
             with contextlib.suppress(LocalProtocolError):
                 self._close_frame = self._ws.send(CloseConnection(code=code, reason=reason[:100]))
         return self._closed
