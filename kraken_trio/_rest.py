@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from typing import Any, Final, TypeVar, cast
+from typing import Annotated, Any, Final, TypeVar, cast
 
 import httpx
 import msgspec
@@ -204,7 +204,7 @@ def _too_large(size: int, limit: int, verb: str) -> str:
 
 
 class _TokenResult(msgspec.Struct):
-    token: str
+    token: Annotated[str, msgspec.Meta(min_length=1)]
     expires: int | None = None
 
 

@@ -201,6 +201,8 @@ class WebSocket:
                 server sent a frame whose header declares more than ``max_message_size``
                 (refused before its payload is read: close code 1009) or a text frame
                 that is not UTF-8 (close code 1007). :meth:`aclose` sends that code.
+                Messages that arrived before a refused frame are returned first; the
+                next call raises.
         """
         if self._closed is not None:
             raise self._closed
@@ -229,6 +231,8 @@ class WebSocket:
             raise self._fail(f"protocol error from server: {exc}") from None
         if self._control_out:
             await self._flush_control()
+        if self._close_frame and not frames:  # a refused frame; messages before it came first
+            raise self._fail("refused")  # (already failed: returns that error)
         return frames
 
     async def _read_socket(self, sock: trio.socket.SocketType) -> tuple[bytes, bool]:
@@ -282,11 +286,15 @@ class WebSocket:
                 head += 4
             if n > limit:
                 # Refused on its header, before a byte of the payload is read or buffered.
-                raise self._refuse(
+                # The messages before it are still delivered.
+                if to_wsproto:
+                    self._feed_wsproto(to_wsproto, frames)
+                self._refuse(
                     1009,
                     f"server sent a frame of {n} bytes, more than max_message_size ({limit}):"
                     " refused unread",
                 )
+                break
             stop = pos + head + n
             if stop > end:
                 break
@@ -297,7 +305,8 @@ class WebSocket:
                 try:
                     frames.append(buf[pos + head : stop].decode())
                 except UnicodeDecodeError:
-                    raise self._refuse(1007, "server sent a text frame that is not UTF-8") from None
+                    self._refuse(1007, "server sent a text frame that is not UTF-8")
+                    break
             else:
                 to_wsproto.append(bytes(buf[pos:stop]))
             pos = stop

@@ -116,6 +116,9 @@ async def test_compressed_reply_is_refused() -> None:
         (b"<html>502 Bad Gateway</html>", 502, "HTTP 502"),
         (b'{"error":[]}', 200, "without a result"),
         (b'{"error":[],"result":{}}', 200, "missing required field `token`"),
+        (b'{"error":[],"result":{"token":""}}', 200, "length >= 1"),
+        (b'{"error":[],"result":null}', 200, "unreadable answer"),
+        (b'{"error":[42],"result":{}}', 200, "Expected `str`, got `int`"),
         (b'{"error":[],"result":{"token":"t"}}', 503, "HTTP 503"),
     ],
 )

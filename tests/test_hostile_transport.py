@@ -120,3 +120,23 @@ async def test_the_client_reconnects_after_refusing_a_giant_frame() -> None:
                 first = await codes.receive()
             nursery.cancel_scope.cancel()
     assert first == 1009
+
+
+async def test_messages_before_a_refused_frame_are_delivered_first() -> None:
+    async def behaviour(peer: Peer) -> None:
+        await peer.accept()
+        good = server_frame(OP_TEXT, b'{"channel":"heartbeat"}')
+        await peer.send_raw(good + good + frame_header(OP_TEXT, 2**40))
+        await peer.wait_close()
+
+    async with open_hostile_websocket(behaviour) as server:
+        with trio.fail_after(10):
+            ws = await connect_websocket(server.url, max_message_size=LIMIT, connect_timeout=5)
+            got: list[object] = []
+            while len(got) < 2:
+                got.extend(await ws.receive_batch())
+        exc = await receive_until_closed(ws)
+        with trio.fail_after(10):
+            await ws.aclose()
+    assert got == ['{"channel":"heartbeat"}'] * 2
+    assert exc.code == 1009
