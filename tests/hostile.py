@@ -2,7 +2,9 @@
 
 Both listen on 127.0.0.1, port 0, and run in the test's nursery. A test scripts what the
 server does; nothing here sleeps to wait for the client (waits are on events, and the test
-bounds them with ``trio.fail_after``).
+bounds them with ``trio.fail_after``); the one sleep is the network jitter that
+:func:`nonce_checker` models on purpose. An exception a behaviour raises (other than the
+client going away) is kept in ``server.errors``.
 
 WebSocket: every accepted TCP connection is handed to the server's ``behaviour``, an async
 function of a :class:`Peer`. The peer can do the handshake (:meth:`Peer.accept`), read the
