@@ -36,11 +36,9 @@ from ._errors import AuthenticationError, KrakenAPIError, RestError, TransientAP
 from ._proto.auth import Credentials, NonceSource, encode_form, sign_rest_request
 from ._redact import register_secret
 
-__all__ = ["DEFAULT_MAX_BODY", "PrivateRest", "TokenSource", "classify_errors"]
+__all__ = ["PrivateRest", "TokenSource", "classify_errors"]
 
 log = logging.getLogger("kraken_trio")
-
-DEFAULT_MAX_BODY: Final = 1024 * 1024
 
 FINAL_ERRORS: Final = frozenset(
     {
@@ -87,7 +85,7 @@ class PrivateRest:
         credentials: The API key and secret.
         rest_url: Base URL, e.g. ``https://api.kraken.com``.
         timeout: Bound on one whole exchange (connect, send, answer read whole).
-        max_body: Largest answer accepted, in bytes.
+        max_body: Largest answer accepted, in bytes (``Config.max_rest_body_size``).
     """
 
     def __init__(
@@ -95,7 +93,7 @@ class PrivateRest:
         credentials: Credentials,
         rest_url: str,
         timeout: float,
-        max_body: int = DEFAULT_MAX_BODY,
+        max_body: int,
     ) -> None:
         self._credentials = credentials
         self._rest_url = rest_url.rstrip("/")
@@ -232,7 +230,7 @@ class TokenSource:
         rest_url: str,
         timeout: float,
         *,
-        max_body: int = DEFAULT_MAX_BODY,
+        max_body: int,
     ) -> None:
         self._rest = PrivateRest(credentials, rest_url, timeout, max_body)
         self._flight: _Flight | None = None

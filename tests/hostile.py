@@ -33,7 +33,7 @@ reply body may be an async iterator of chunks, sent as they come (a 300 MB body 
 held in memory)::
 
     async with open_hostile_rest(kraken_error("EAPI:Rate limit exceeded")) as rest:
-        source = TokenSource(CREDENTIALS, rest.url, timeout=5)
+        source = TokenSource(CREDENTIALS, rest.url, timeout=5, max_body=65536)
         with pytest.raises(TransientAPIError):
             await source.fetch()
         assert len(rest.calls) == 1
@@ -69,6 +69,8 @@ __all__ = [
     "OP_CLOSE",
     "OP_PING",
     "OP_TEXT",
+    "Behaviour",
+    "Handler",
     "HostileRest",
     "HostileWebSocket",
     "Peer",

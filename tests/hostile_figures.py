@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import trio
 from hostile import (
+    Handler,
     declares_huge_frame,
     deeply_nested,
     huge_reply,
@@ -28,7 +29,7 @@ from hostile import (
 )
 from support import client_for
 
-from kraken_trio import KrakenError, WsKey
+from kraken_trio import Config, KrakenError, WsKey
 from kraken_trio._proto import spot as s
 from kraken_trio._proto.auth import Credentials
 from kraken_trio._proto.book import L2Book
@@ -71,9 +72,12 @@ async def giant_frame(declared: int) -> str:
         )
 
 
-async def rest_attack(handler: object, **options: float) -> str:
-    async with open_hostile_rest(handler) as rest:  # type: ignore[arg-type]
-        source = TokenSource(CREDENTIALS, rest.url, options.get("timeout", 10.0))
+async def rest_attack(handler: Handler) -> str:
+    config = Config()
+    async with open_hostile_rest(handler) as rest:
+        source = TokenSource(
+            CREDENTIALS, rest.url, config.rest_timeout, max_body=config.max_rest_body_size
+        )
         try:
             await source.fetch()
         except KrakenError as exc:

@@ -265,7 +265,7 @@ async def test_nonces_reach_the_server_in_increasing_order() -> None:
     handler = nonce_checker(token_reply(TOKEN), delay=lambda index: 0.05 if index == 0 else 0)
     results: list[str] = []
     async with open_hostile_rest(handler) as rest:
-        client = PrivateRest(CREDENTIALS, rest.url, 5.0)
+        client = PrivateRest(CREDENTIALS, rest.url, 5.0, 64 * 1024)
 
         async def call(method: str) -> None:
             reply = await client.call(method, {}, dict[str, str | int])
