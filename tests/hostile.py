@@ -25,7 +25,8 @@ a header that declares 2**63 bytes), or nothing at all::
 Canned behaviours: :func:`silent` (accepts TCP, never speaks WebSocket), :func:`never_reads`
 (handshakes, then never reads while it sends pings), :func:`declares_huge_frame` (a header
 declaring ``size`` bytes, then the payload trickled), :func:`answers` (replies from a
-function of each request).
+function of each request; :func:`spot_acks` answers like Kraken), :func:`ack_then` (acks
+the subscribe, then closes or sends any frame: a flapping link).
 
 REST: every request is recorded (:class:`RestCall`: path, headers, body, nonce) and answered
 by the server's ``handler``, an async function of the call returning a :class:`Reply`. A
@@ -76,6 +77,7 @@ __all__ = [
     "Peer",
     "Reply",
     "RestCall",
+    "ack_then",
     "answers",
     "declares_huge_frame",
     "deeply_nested",
@@ -90,6 +92,7 @@ __all__ = [
     "raw_reply",
     "server_frame",
     "silent",
+    "spot_acks",
     "token_reply",
 ]
 
@@ -307,6 +310,51 @@ def answers(reply: Callable[[dict[str, object]], list[str | bytes]]) -> Behaviou
                     await peer.send_text(item)
                 else:
                     await peer.send_raw(item)
+
+    return behaviour
+
+
+_STAMP = {"time_in": "2024-05-18T12:05:50.293682Z", "time_out": "2024-05-18T12:05:50.300542Z"}
+
+
+def spot_acks(request: dict[str, object]) -> list[str | bytes]:
+    """Kraken Spot v2's answers to ``request``: one ack per symbol of a subscribe or
+    unsubscribe, a pong for a ping, nothing for anything else."""
+    method, req_id = request.get("method"), request.get("req_id")
+    if method == "ping":
+        return [json.dumps({"method": "pong", "req_id": req_id, **_STAMP})]
+    if method not in ("subscribe", "unsubscribe"):
+        return []
+    params = request.get("params")
+    params = params if isinstance(params, dict) else {}
+    symbols = params.get("symbol") or [None]
+    acks: list[str | bytes] = []
+    for symbol in symbols if isinstance(symbols, list) else [symbols]:
+        result = {"channel": params.get("channel")}
+        if symbol is not None:
+            result["symbol"] = symbol
+        reply = {"method": method, "req_id": req_id, "result": result, "success": True}
+        acks.append(json.dumps({**reply, **_STAMP}))
+    return acks
+
+
+def ack_then(then: bytes) -> Behaviour:
+    """Handshake, ack the first subscribe (:func:`spot_acks`), then send ``then`` and stop.
+
+    For a link that flaps: ``then`` a close frame (``server_frame(OP_CLOSE, b"\\x03\\xe8")``),
+    or a text frame that is not UTF-8 (``server_frame(OP_TEXT, b"\\xff")``).
+    """
+
+    async def behaviour(peer: Peer) -> None:
+        await peer.accept()
+        while True:
+            request = await peer.receive_json()
+            for item in spot_acks(request):
+                await peer.send_text(item if isinstance(item, str) else item.decode())
+            if request.get("method") == "subscribe":
+                break
+        await peer.send_raw(then)
+        await peer.wait_close()
 
     return behaviour
 

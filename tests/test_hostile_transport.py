@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 from hostile import (
+    OP_CLOSE,
     OP_TEXT,
     Peer,
+    ack_then,
     declares_huge_frame,
     frame_header,
+    never_reads,
     open_hostile_websocket,
     server_frame,
     silent,
@@ -140,3 +144,43 @@ async def test_messages_before_a_refused_frame_are_delivered_first() -> None:
             await ws.aclose()
     assert got == ['{"channel":"heartbeat"}'] * 2
     assert exc.code == 1009
+
+
+# ----------------------------------------------------------------------------- the toolkit
+
+
+@pytest.mark.parametrize(
+    "then",
+    [server_frame(OP_CLOSE, b"\x03\xe8"), server_frame(OP_TEXT, b"\xff")],
+    ids=["close", "invalid-utf8"],
+)
+async def test_ack_then_makes_a_link_that_flaps(then: bytes) -> None:
+    async with open_hostile_websocket(ack_then(then)) as server:
+        endpoints = {WsKey.SPOT_PUBLIC_V2: server.url}
+        async with open_kraken(endpoints=endpoints, reconnect_delay=0.01) as k:
+            with trio.fail_after(10):
+                async with k.subscribe("ticker", symbol=["BTC/USD"]):
+                    await server.wait_connections(3)  # acked, dropped, and again
+    assert server.errors == []
+
+
+async def test_never_reads_backs_up_the_clients_writes() -> None:
+    written = [0]
+
+    async with open_hostile_websocket(never_reads(pings=10)) as server:
+        ws = await connect_websocket(server.url, max_message_size=LIMIT, connect_timeout=5)
+        frame = ws.encode_text(b"x" * 65536)
+
+        async def writer() -> None:
+            while True:
+                await ws.send_raw(frame)
+                written[0] += len(frame)
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(writer)
+                await trio.testing.wait_all_tasks_blocked()  # the writer is stuck in send
+                nursery.cancel_scope.cancel()
+        await ws.aclose()
+    # Loopback buffers take a few MiB at most; the server never read a byte of it.
+    assert 0 < written[0] < 64 * 1024 * 1024
