@@ -70,6 +70,7 @@ __all__ = [
     "OP_CLOSE",
     "OP_PING",
     "OP_TEXT",
+    "STAMP",
     "Behaviour",
     "Handler",
     "HostileRest",
@@ -314,7 +315,8 @@ def answers(reply: Callable[[dict[str, object]], list[str | bytes]]) -> Behaviou
     return behaviour
 
 
-_STAMP = {"time_in": "2024-05-18T12:05:50.293682Z", "time_out": "2024-05-18T12:05:50.300542Z"}
+STAMP = {"time_in": "2024-05-18T12:05:50.293682Z", "time_out": "2024-05-18T12:05:50.300542Z"}
+"""The ``time_in`` / ``time_out`` fields of a Kraken reply."""
 
 
 def spot_acks(request: dict[str, object]) -> list[str | bytes]:
@@ -322,7 +324,7 @@ def spot_acks(request: dict[str, object]) -> list[str | bytes]:
     unsubscribe, a pong for a ping, nothing for anything else."""
     method, req_id = request.get("method"), request.get("req_id")
     if method == "ping":
-        return [json.dumps({"method": "pong", "req_id": req_id, **_STAMP})]
+        return [json.dumps({"method": "pong", "req_id": req_id, **STAMP})]
     if method not in ("subscribe", "unsubscribe"):
         return []
     params = request.get("params")
@@ -334,7 +336,7 @@ def spot_acks(request: dict[str, object]) -> list[str | bytes]:
         if symbol is not None:
             result["symbol"] = symbol
         reply = {"method": method, "req_id": req_id, "result": result, "success": True}
-        acks.append(json.dumps({**reply, **_STAMP}))
+        acks.append(json.dumps({**reply, **STAMP}))
     return acks
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import trio
-from hostile import answers, open_hostile_rest, open_hostile_websocket, token_reply
+from hostile import STAMP, answers, open_hostile_rest, open_hostile_websocket, token_reply
 from support import wait_event
 
 from kraken_trio import KrakenClient, KrakenError, ProtocolError, WsKey, open_kraken
@@ -22,9 +22,8 @@ from kraken_trio._proto.codec import SpotDecoder
 PRIVATE = WsKey.SPOT_PRIVATE_V2
 SECRET = base64.b64encode(bytes(range(64))).decode()
 TOKEN = "hostile-token-Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA"
-STAMP = {"time_in": "2024-05-18T12:05:50.293682Z", "time_out": "2024-05-18T12:05:50.300542Z"}
 
-Reply = Callable[[dict[str, Any]], list[str | bytes]]
+Answer = Callable[[dict[str, Any]], list[str | bytes]]
 
 
 def no_result(request: dict[str, Any]) -> list[str | bytes]:
@@ -34,7 +33,7 @@ def no_result(request: dict[str, Any]) -> list[str | bytes]:
 
 
 @asynccontextmanager
-async def private_client(reply: Reply, **options: Any) -> AsyncIterator[KrakenClient]:
+async def private_client(reply: Answer, **options: Any) -> AsyncIterator[KrakenClient]:
     """A client whose spot private endpoint answers with ``reply``."""
     async with (
         open_hostile_rest(token_reply(TOKEN)) as rest,
