@@ -10,8 +10,9 @@ traceback is formatted and scrubbed. Each occurrence becomes its first four char
 plus ``***``.
 
 The cost is paid only for records a logger actually emits, and nothing at all while no
-secret is registered. The registry is bounded: the oldest entries are forgotten first, and
-the API secret is registered as long-lived so rotation of tokens never pushes it out.
+secret is registered. The registry is bounded per kind of secret (API secrets, tokens,
+challenges, signatures): the oldest of a kind are forgotten first, and no kind can push
+another out.
 """
 
 from __future__ import annotations
@@ -20,44 +21,56 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from typing import Final
+from typing import Final, Literal
 
-__all__ = ["RedactingFilter", "forget_secret", "install", "register_secret", "scrub"]
+__all__ = [
+    "RedactingFilter",
+    "SecretKind",
+    "forget_secret",
+    "install",
+    "register_secret",
+    "scrub",
+]
 
 _MIN_LENGTH: Final = 8  # shorter values would scrub ordinary words
-_MAX_TRANSIENT: Final = 256  # tokens, signatures, challenges: the most recent ones
 _KEEP: Final = 4
+
+SecretKind = Literal["api_secret", "token", "challenge", "signature"]
+
+_LIMITS: Final[dict[SecretKind, int]] = {
+    "api_secret": 64,  # one per set of credentials made
+    "token": 256,
+    "challenge": 256,  # futures challenges and their signatures
+    "signature": 256,  # REST API-Sign values: one per call, so they get their own bound
+}
+"""How many of each kind are kept, the most recent first. Each kind has its own bound, so a
+burst of REST signatures can never push a live token or the API secret out."""
 
 
 class _Registry:
-    __slots__ = ("_dirty", "_lasting", "_lock", "_pattern", "_transient")
+    __slots__ = ("_dirty", "_kept", "_lock", "_pattern")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._lasting: set[str] = set()
-        self._transient: OrderedDict[str, None] = OrderedDict()
+        self._kept: dict[SecretKind, OrderedDict[str, None]] = {k: OrderedDict() for k in _LIMITS}
         self._pattern: re.Pattern[str] | None = None
         self._dirty = False
 
-    def add(self, value: str, *, lasting: bool) -> None:
+    def add(self, value: str, kind: SecretKind) -> None:
         with self._lock:
-            if lasting:
-                if value in self._lasting:
-                    return
-                self._lasting.add(value)
-            else:
-                if value in self._transient:
-                    self._transient.move_to_end(value)
-                    return
-                self._transient[value] = None
-                while len(self._transient) > _MAX_TRANSIENT:
-                    self._transient.popitem(last=False)
+            kept = self._kept[kind]
+            if value in kept:
+                kept.move_to_end(value)
+                return
+            kept[value] = None
+            while len(kept) > _LIMITS[kind]:
+                kept.popitem(last=False)
             self._dirty = True
 
     def discard(self, value: str) -> None:
         with self._lock:
-            self._lasting.discard(value)
-            self._transient.pop(value, None)
+            for kept in self._kept.values():
+                kept.pop(value, None)
             self._dirty = True
 
     def pattern(self) -> re.Pattern[str] | None:
@@ -65,7 +78,7 @@ class _Registry:
         after a change."""
         if self._dirty:
             with self._lock:
-                values = self._lasting | set(self._transient)
+                values = {value for kept in self._kept.values() for value in kept}
                 # Longest first, so a secret that contains another is replaced whole.
                 alternatives = sorted(values, key=len, reverse=True)
                 self._pattern = (
@@ -78,16 +91,16 @@ class _Registry:
 _registry = _Registry()
 
 
-def register_secret(value: str | None, *, lasting: bool = False) -> None:
+def register_secret(value: str | None, kind: SecretKind = "token") -> None:
     """Scrub ``value`` from every later log record (values under 8 characters are ignored).
 
     Args:
-        value: The secret: an API secret, a token, a signature, a challenge...
-        lasting: Keep it for the life of the process (the API secret). Otherwise it is
-            one of the most recent 256 short-lived secrets (tokens, signatures, challenges).
+        value: The secret.
+        kind: What it is; each kind keeps its most recent entries (64 API secrets, 256 of
+            each other kind), so nothing grows without bound.
     """
     if value and len(value) >= _MIN_LENGTH:
-        _registry.add(value, lasting=lasting)
+        _registry.add(value, kind)
 
 
 def forget_secret(value: str) -> None:

@@ -269,7 +269,7 @@ class TokenSource:
         try:
             self.fetches += 1
             reply = await self._rest.call("GetWebSocketsToken", {}, _TokenResult)
-            register_secret(reply.token)
+            register_secret(reply.token, "token")
         except Exception as exc:
             flight.error = exc
             raise

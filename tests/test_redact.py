@@ -87,3 +87,14 @@ def test_signatures_and_futures_challenges_are_registered_where_they_are_made() 
     assert challenge not in text
     assert signed not in text
     assert signature not in text
+
+
+def test_the_registry_is_bounded_per_kind() -> None:
+    token = fresh("token-")
+    first = fresh("first-")
+    register_secret(token, "token")
+    register_secret(first, "signature")
+    for _ in range(300):
+        register_secret(fresh(), "signature")
+    assert scrub(first) == first  # pushed out by 256 newer signatures...
+    assert token not in scrub(token)  # ...which never push out a token

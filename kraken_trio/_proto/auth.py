@@ -49,7 +49,7 @@ def sign_rest_request(secret: str, uri_path: str, nonce: int | str, postdata: st
     digest = hashlib.sha256((str(nonce) + postdata).encode()).digest()
     mac = hmac.new(_secret_bytes(secret), uri_path.encode() + digest, hashlib.sha512)
     signature = base64.b64encode(mac.digest()).decode()
-    register_secret(signature)
+    register_secret(signature, "signature")
     return signature
 
 
@@ -61,8 +61,8 @@ def sign_futures_challenge(secret: str, challenge: str) -> str:
     digest = hashlib.sha256(challenge.encode()).digest()
     mac = hmac.new(_secret_bytes(secret), digest, hashlib.sha512)
     signed = base64.b64encode(mac.digest()).decode()
-    register_secret(challenge)
-    register_secret(signed)
+    register_secret(challenge, "challenge")
+    register_secret(signed, "challenge")
     return signed
 
 
@@ -98,7 +98,7 @@ class Credentials:
         if not api_key or not api_secret:
             raise ValueError("api_key and api_secret must both be non-empty")
         _secret_bytes(api_secret)  # validate early, with a message that hides it
-        register_secret(api_secret, lasting=True)
+        register_secret(api_secret, "api_secret")
         self.api_key = api_key
         self._secret = api_secret
 
