@@ -119,7 +119,10 @@ class KrakenClient(TradingClient):
             if self.credentials is None:
                 raise InvalidRequestError("private endpoints need api_key and api_secret")
             self._token_source = TokenSource(
-                self.credentials, self.config.rest_url, self.config.rest_timeout
+                self.credentials,
+                self.config.rest_url,
+                self.config.rest_timeout,
+                max_body=self.config.max_rest_body_size,
             )
         return self._token_source
 
