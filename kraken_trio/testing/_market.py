@@ -616,7 +616,8 @@ class PairBook:
         """Takers trade away synthetic quotes more than the band past fair value."""
         band = self._band()
         trades: list[Trade] = []
-        for taker, book in (("buy", self.asks), ("sell", self.bids)):
+        takers: tuple[tuple[Side, BookSide], ...] = (("buy", self.asks), ("sell", self.bids))
+        for taker, book in takers:
             taken = 0
             rank = 0
             while taken < _MAX_ARBITRAGE_LEVELS and rank < len(book) - 1:
@@ -628,8 +629,7 @@ class PairBook:
                 if have <= 0:  # only the engine's orders here: the engine fills those itself
                     rank += 1
                     continue
-                side: Side = "buy" if taker == "buy" else "sell"
-                trades.append(self.take_level(side, ticks, have, "market", t, changes, l3))
+                trades.append(self.take_level(taker, ticks, have, "market", t, changes, l3))
                 taken += 1
                 if ticks in book.lots:
                     rank += 1
