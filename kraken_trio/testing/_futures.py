@@ -67,6 +67,7 @@ from wsproto.utilities import LocalProtocolError
 
 from kraken_trio._proto.auth import sign_futures_challenge
 from kraken_trio.testing._faults import Faults, Received, ping_each
+from kraken_trio.testing._limits import FUTURES_RATE_ALERT, Limits
 from kraken_trio.testing._listen import format_url, open_listeners, reset_stream
 
 __all__ = [
@@ -1031,6 +1032,7 @@ class FuturesExchange:
         self._running = False
         self._changed = trio.Event()
         self.faults = FuturesFaults(self)
+        self.limits = Limits()  # replaced by the exchange's shared one in open_fake_kraken
         self.received: list[Received] = []
         self.account = FuturesAccount(seed=seed)
         self.account.add_sink(self._on_account_change)
@@ -1201,6 +1203,7 @@ class FuturesExchange:
             nursery.cancel_scope.cancel()
 
     async def _close_connection(self, conn: _Connection) -> None:
+        self.limits.forget(conn.id)
         await conn.send_channel.aclose()
         if conn.reset:
             await reset_stream(conn.stream)
@@ -1298,6 +1301,9 @@ class FuturesExchange:
             self._error(conn, "Json Error")
             return
         event = message["event"]
+        if event != "ping" and not self.limits.futures_request(conn.id, trio.current_time()):
+            self._alert(conn, FUTURES_RATE_ALERT)
+            return
         if event == "ping":
             if not self.faults.stall_pongs:
                 conn.send(_encode({"event": "pong"}))
