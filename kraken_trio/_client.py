@@ -149,7 +149,10 @@ class KrakenClient:
             if self.credentials is None:
                 raise InvalidRequestError("private endpoints need api_key and api_secret")
             self._token_source = TokenSource(
-                self.credentials, self.config.rest_url, self.config.rest_timeout
+                self.credentials,
+                self.config.rest_url,
+                self.config.rest_timeout,
+                ssl_context=self.config.ssl_context,
             )
         return self._token_source
 

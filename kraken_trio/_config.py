@@ -74,8 +74,8 @@ class Config:
             256 KiB socket read can hold, so a batch never overflows a consumer that keeps up.
         max_message_size: Largest frame accepted from the server, in bytes.
         rest_timeout: Bound on one REST call (token fetch).
-        ssl_context: TLS settings for ``wss://`` endpoints; by default the system's trust
-            store with certificate and host name verification.
+        ssl_context: TLS settings for ``wss://`` endpoints and an ``https://`` REST URL; by
+            default the system's trust store with certificate and host name verification.
     """
 
     connect_timeout: float = 10.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 
 import httpx
@@ -38,8 +39,16 @@ class TokenSource:
     connection's single supervisor task is the only caller, so there is no stampede.
     """
 
-    def __init__(self, credentials: Credentials, rest_url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        credentials: Credentials,
+        rest_url: str,
+        timeout: float,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._credentials = credentials
+        self._ssl_context = ssl_context
         self._rest_url = rest_url.rstrip("/")
         self._timeout = timeout
         self._nonces = NonceSource()
@@ -58,7 +67,8 @@ class TokenSource:
             ConnectionLostError: the REST endpoint could not be reached or answered garbage.
         """
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout)
+            verify: ssl.SSLContext | bool = self._ssl_context or True
+            self._client = httpx.AsyncClient(timeout=self._timeout, verify=verify)
         nonce = self._nonces.next(time.time())
         body = encode_form({"nonce": nonce})
         headers = {

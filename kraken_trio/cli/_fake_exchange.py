@@ -6,8 +6,9 @@ Prints where everything listens, then serves. With ``--format json`` (default) o
      "api_key":"...","api_secret":"..."}
 
 With ``--format text``, one ``key=value`` line per endpoint key, then ``rest``, ``api_key``
-and ``api_secret``. The secret is printed on purpose: it is the fake's own, and clients in
-other processes need it to sign the token request.
+and ``api_secret``. With ``--tls`` every URL is ``wss://``/``https://`` and ``ca_file`` (the
+throwaway CA's PEM, for ``SSL_CERT_FILE``) is printed too. The secret is printed on purpose:
+it is the fake's own, and clients in other processes need it to sign the token request.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="seconds between market steps (default 0.05)",
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and https:// with a throwaway CA; its PEM path is printed as "
+        "ca_file (set SSL_CERT_FILE to it); needs kraken-trio[testing]",
+    )
+    parser.add_argument(
         "--format", choices=("json", "text"), default="json", help="how to print the URLs"
     )
 
@@ -55,10 +62,13 @@ def describe(fake: FakeKraken, fmt: str) -> str:
                 "rest_url": fake.rest_url,
                 "api_key": fake.api_key,
                 "api_secret": fake.api_secret,
+                **({"ca_file": fake.ca_file} if fake.ca_file else {}),
             }
         )
     lines = [f"{k}={v}" for k, v in fake.endpoints.items()]
     lines += [f"rest={fake.rest_url}", f"api_key={fake.api_key}", f"api_secret={fake.api_secret}"]
+    if fake.ca_file:
+        lines.append(f"ca_file={fake.ca_file}")
     return "\n".join(lines)
 
 
@@ -68,6 +78,7 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> None:
         host=args.host,
         base_port=args.port,
         update_interval=args.update_interval,
+        tls=args.tls,
     ) as fake:
         print(describe(fake, args.format), file=out, flush=True)
         await trio.sleep_forever()
@@ -88,6 +99,9 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     except OSError as exc:
         print(f"kraken-trio fake-exchange: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # --tls without trustme: the message names the extra
+        print(f"kraken-trio fake-exchange: {exc}", file=sys.stderr)
         return 1
     return 0  # pragma: no cover - _serve never returns on its own
 

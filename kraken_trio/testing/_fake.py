@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from ._market import Market
 from ._pairs import DEFAULT_PAIRS, PairSpec
 from ._rest import RestServer, TokenStore
 from ._spot import EngineLike, Exchange, Level3Server, PrivateServer, PublicServer, SpotServer
+from ._tls import FakeCA
 
 __all__ = ["FakeKraken", "open_fake_kraken"]
 
@@ -54,9 +56,11 @@ class FakeKraken:
     """A running fake Kraken exchange; made by :func:`open_fake_kraken`.
 
     Attributes:
-        endpoints: The ``ws://`` URL of every :class:`~kraken_trio.WsKey` (both futures keys
-            map to the one futures server, as on the real exchange).
-        rest_url: Base URL of the REST server (``http://127.0.0.1:<port>``).
+        endpoints: The ``ws://`` (``wss://`` with ``tls=True``) URL of every
+            :class:`~kraken_trio.WsKey` (both futures keys map to the one futures server, as
+            on the real exchange).
+        rest_url: Base URL of the REST server (``http://127.0.0.1:<port>``, or
+            ``https://`` with ``tls=True``).
         api_key: A valid API key (its account is open, with default balances).
         market: The synthetic market.
         engine: The matching engine (None only if it is not available).
@@ -64,6 +68,11 @@ class FakeKraken:
         rest: The REST server (``rest.faults``, ``rest.received``).
         public, beta_public, private, beta_private, level3: The spot servers.
         futures: The futures server (None if not available).
+        ca_file: With ``tls=True``, the path of the throwaway CA certificate (PEM) that
+            signed every server's certificate: point ``SSL_CERT_FILE`` (or a client's own
+            CA option) at it. None without TLS.
+        ssl_context: With ``tls=True``, a client :class:`ssl.SSLContext` trusting that CA
+            (pass it to ``open_kraken(ssl_context=...)``). None without TLS.
     """
 
     def __init__(
@@ -77,6 +86,7 @@ class FakeKraken:
         api_key: str,
         api_secret: str,
         credentials: dict[str, str],
+        ca: FakeCA | None = None,
     ) -> None:
         self.exchange = exchange
         self.market = exchange.market
@@ -94,6 +104,8 @@ class FakeKraken:
         self.private = self._spot[WsKey.SPOT_PRIVATE_V2]
         self.beta_private = self._spot[WsKey.SPOT_BETA_PRIVATE_V2]
         self.level3 = self._spot[WsKey.SPOT_L3_V2]
+        self.ca_file: str | None = ca.ca_file if ca is not None else None
+        self.ssl_context: ssl.SSLContext | None = ca.client_context() if ca is not None else None
 
     def __repr__(self) -> str:
         return (
@@ -221,6 +233,7 @@ async def open_fake_kraken(
     show_engine_orders: bool = True,
     host: str = "127.0.0.1",
     base_port: int = 0,
+    tls: bool = False,
 ) -> AsyncIterator[FakeKraken]:
     """Run a fake Kraken exchange on loopback for the duration of the block.
 
@@ -244,6 +257,10 @@ async def open_fake_kraken(
         base_port: 0 for ephemeral ports; otherwise the servers take ``base_port`` (public),
             +1 (private), +2 (level3), +3 (beta public), +4 (beta private), +5 (REST),
             +6 (futures).
+        tls: Serve ``wss://`` and ``https://`` with certificates from a throwaway CA (for
+            ``127.0.0.1``, ``localhost``, ``::1`` and ``host``) whose PEM file is
+            :attr:`FakeKraken.ca_file` (removed when the block ends). Needs ``trustme``
+            (``pip install 'kraken-trio[testing]'``).
 
     Yields:
         The running :class:`FakeKraken`.
@@ -279,6 +296,7 @@ async def open_fake_kraken(
         ),
     }
     rest = RestServer(tokens, credentials, pairs)
+    ca = FakeCA([host]) if tls else None
     user_error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
@@ -294,6 +312,7 @@ async def open_fake_kraken(
                 host=host,
                 base_port=base_port,
                 update_interval=update_interval,
+                ca=ca,
             )
             try:
                 yield fake
@@ -307,6 +326,9 @@ async def open_fake_kraken(
         # caller's own exception: give it back unwrapped. Anything else is a real failure.
         if user_error is None or not _only(group, user_error):
             raise
+    finally:
+        if ca is not None:
+            ca.close()
     if user_error is not None:
         raise user_error
 
@@ -335,13 +357,17 @@ async def _start(
     host: str,
     base_port: int,
     update_interval: float | None,
+    ca: FakeCA | None,
 ) -> FakeKraken:
+    server_context = ca.server_context() if ca is not None else None
     endpoints: dict[WsKey, str] = {}
     for offset, (ws_key, server) in enumerate(spot.items()):
         port = base_port + offset if base_port else 0
-        endpoints[ws_key] = await nursery.start(partial(server.run, host=host, port=port))
+        endpoints[ws_key] = await nursery.start(
+            partial(server.run, host=host, port=port, ssl_context=server_context)
+        )
     rest_port = base_port + len(spot) if base_port else 0
-    await nursery.start(partial(rest.run, host=host, port=rest_port))
+    await nursery.start(partial(rest.run, host=host, port=rest_port, ssl_context=server_context))
     futures: Any = None
     futures_class = _futures_class()
     if futures_class is not None:
@@ -353,7 +379,9 @@ async def _start(
             update_interval=update_interval or None,
         )
         futures_port = base_port + len(spot) + 1 if base_port else 0
-        futures_url: str = await nursery.start(partial(futures.run, host=host, port=futures_port))
+        futures_url: str = await nursery.start(
+            partial(futures.run, host=host, port=futures_port, ssl_context=server_context)
+        )
         endpoints[WsKey.DERIVATIVES_PUBLIC_V1] = futures_url
         endpoints[WsKey.DERIVATIVES_PRIVATE_V1] = futures_url
     fake = FakeKraken(
@@ -365,6 +393,7 @@ async def _start(
         api_key=key,
         api_secret=secret,
         credentials=credentials,
+        ca=ca,
     )
     if update_interval:
         nursery.start_soon(_run_market, fake, update_interval)

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import itertools
 import random
-import socket
-import struct
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Final
@@ -40,6 +39,7 @@ from wsproto.utilities import LocalProtocolError
 
 from kraken_trio._proto.auth import sign_futures_challenge
 from kraken_trio.testing._faults import Faults, Received, ping_each
+from kraken_trio.testing._listen import format_url, open_listeners, reset_stream
 
 from ._futures_account import FuturesAccount
 from ._futures_common import Number, dec, encode
@@ -80,7 +80,7 @@ class _StallableConnection(WebSocketConnection):
     notes when the client last showed life (``last_activity``), for the idle timeout.
     """
 
-    def __init__(self, stream: trio.SocketStream, *, stalled: Callable[[], bool]) -> None:
+    def __init__(self, stream: trio.abc.Stream, *, stalled: Callable[[], bool]) -> None:
         super().__init__(stream, WSConnection(ConnectionType.SERVER))
         self._stalled = stalled
         self.last_activity = trio.current_time()
@@ -199,7 +199,7 @@ class FuturesExchange:
         self._rng = random.Random(f"futures-market-{seed}")
         self._markets = {p: ProductMarket(futures_product(p), self._rng) for p in products}
         self._throttle = TickerThrottle()
-        self._sockets: dict[int, tuple[_StallableConnection, trio.SocketStream]] = {}
+        self._sockets: dict[int, tuple[_StallableConnection, trio.abc.Stream]] = {}
         self._conn_ids = itertools.count(1)
         self._url: str | None = None
         self._running = False
@@ -255,12 +255,14 @@ class FuturesExchange:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve until cancelled. Use ``url = await nursery.start(exchange.run)``.
 
-        Binds first, then reports ``ws://<host>:<port>/ws/v1`` through ``task_status``. On
-        cancellation every connection is closed with a close frame (1001), bounded.
+        Binds first, then reports ``ws://<host>:<port>/ws/v1`` through ``task_status``
+        (``wss://`` with ``ssl_context``). On cancellation every connection is closed with a
+        close frame (1001), bounded.
 
         Raises:
             RuntimeError: If this exchange is already running.
@@ -270,14 +272,13 @@ class FuturesExchange:
             raise RuntimeError("this FuturesExchange is already running")
         self._running = True
         try:
-            listeners = await trio.open_tcp_listeners(port, host=host)
+            listeners, bound_port = await open_listeners(host, port, ssl_context)
         except BaseException:
             self._running = False
             raise
         try:
-            bound_port = listeners[0].socket.getsockname()[1]
-            shown = f"[{host}]" if ":" in host else host
-            self._url = f"ws://{shown}:{bound_port}{FUTURES_PATH}"
+            tls = ssl_context is not None
+            self._url = format_url("ws", host, bound_port, FUTURES_PATH, tls=tls)
             async with trio.open_nursery() as nursery:
                 await nursery.start(trio.serve_listeners, self._handle_stream, listeners)
                 if self._update_interval is not None:
@@ -399,7 +400,7 @@ class FuturesExchange:
     def _pongs_stalled(self) -> bool:
         return self.faults.stall_pongs
 
-    async def _handle_stream(self, stream: trio.SocketStream) -> None:
+    async def _handle_stream(self, stream: trio.abc.Stream) -> None:
         ws = _StallableConnection(stream, stalled=self._pongs_stalled)
         # trio-websocket's reader task must outlive a cancellation of the server, so that the
         # closing handshake can complete (it reads the client's close reply); it is shielded and
@@ -422,7 +423,7 @@ class FuturesExchange:
                 await stream.aclose()
 
     async def _serve_handshake(
-        self, ws: _StallableConnection, stream: trio.SocketStream, nursery: trio.Nursery
+        self, ws: _StallableConnection, stream: trio.abc.Stream, nursery: trio.Nursery
     ) -> None:
         with trio.move_on_after(10) as handshake:
             request = await ws._get_request()
@@ -462,13 +463,11 @@ class FuturesExchange:
             nursery.cancel_scope.cancel()
 
     async def _close_connection(
-        self, conn: Connection, ws: _StallableConnection, stream: trio.SocketStream
+        self, conn: Connection, ws: _StallableConnection, stream: trio.abc.Stream
     ) -> None:
         await conn.send_channel.aclose()
         if conn.reset:
-            # SO_LINGER with a zero timeout turns close() into a TCP RST.
-            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            await stream.aclose()
+            await reset_stream(stream)
             return
         with trio.move_on_after(_CLOSE_BOUND):
             await ws.aclose(conn.close_code, conn.close_reason)

@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import h11
 import trio
 
 from .._proto.auth import sign_rest_request
+from ._listen import format_url, open_listeners
 from ._pairs import DEFAULT_PAIRS, PairSpec
 from ._wire import encode, ts0
 
@@ -155,16 +157,19 @@ class RestServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve until cancelled; ``task_status.started`` gets the ``http://`` base URL."""
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        bound = listeners[0].socket.getsockname()
-        self.url = f"http://{bound[0]}:{bound[1]}"
+        """Serve until cancelled; ``task_status.started`` gets the ``http://`` base URL.
+
+        With ``ssl_context`` the server speaks TLS and the URL is ``https://``.
+        """
+        listeners, bound = await open_listeners(host, port, ssl_context)
+        self.url = format_url("http", host, bound, "", tls=ssl_context is not None)
         task_status.started(self.url)
         await trio.serve_listeners(self._serve, listeners)
 
-    async def _serve(self, stream: trio.SocketStream) -> None:
+    async def _serve(self, stream: trio.abc.Stream) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_BODY)
         try:
             while True:
@@ -209,7 +214,7 @@ class RestServer:
 
     @staticmethod
     async def _read(
-        conn: h11.Connection, stream: trio.SocketStream
+        conn: h11.Connection, stream: trio.abc.Stream
     ) -> tuple[h11.Request, bytes] | None:
         req: h11.Request | None = None
         body = bytearray()
@@ -217,7 +222,7 @@ class RestServer:
             event = conn.next_event()
             if event is h11.NEED_DATA:
                 data = await stream.receive_some(65536)
-                conn.receive_data(data)
+                conn.receive_data(bytes(data))
             elif isinstance(event, h11.Request):
                 req = event
             elif isinstance(event, h11.Data):
@@ -231,7 +236,7 @@ class RestServer:
                 return None
 
     @staticmethod
-    async def _send(conn: h11.Connection, stream: trio.SocketStream, event: h11.Event) -> None:
+    async def _send(conn: h11.Connection, stream: trio.abc.Stream, event: h11.Event) -> None:
         data = conn.send(event)
         if data:
             await stream.send_all(data)

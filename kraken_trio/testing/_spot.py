@@ -33,8 +33,7 @@ import contextlib
 import json
 import logging
 import secrets
-import socket
-import struct
+import ssl
 import time
 import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -49,6 +48,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import Ping
 
 from ._faults import Faults, Received, ping_each
+from ._listen import format_url, open_listeners, reset_stream
 from ._market import (
     BOOK_DEPTHS,
     L3_DEPTHS,
@@ -513,7 +513,7 @@ class _StallableConnection(WebSocketConnection):
     and ``_get_request``, as ``wrap_server_stream`` itself does.
     """
 
-    def __init__(self, stream: trio.SocketStream, *, stalled: Callable[[], bool]) -> None:
+    def __init__(self, stream: trio.abc.Stream, *, stalled: Callable[[], bool]) -> None:
         super().__init__(stream, WSConnection(ConnectionType.SERVER))
         self._stalled = stalled
 
@@ -527,7 +527,7 @@ class _StallableConnection(WebSocketConnection):
 class _Conn:
     id: int
     ws: WebSocketConnection
-    stream: trio.SocketStream
+    stream: trio.abc.Stream
     out: trio.MemorySendChannel[str | bytes]
     scope: trio.CancelScope
     subs: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
@@ -690,12 +690,15 @@ class SpotServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve until cancelled; ``task_status.started`` gets the ``ws://`` URL."""
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        bound = listeners[0].socket.getsockname()
-        self.url = f"ws://{bound[0]}:{bound[1]}/v2"
+        """Serve until cancelled; ``task_status.started`` gets the ``ws://`` URL.
+
+        With ``ssl_context`` the server speaks TLS and the URL is ``wss://``.
+        """
+        listeners, bound = await open_listeners(host, port, ssl_context)
+        self.url = format_url("ws", host, bound, "/v2", tls=ssl_context is not None)
         self.market.add_listener(self._on_market)
         try:
             async with trio.open_nursery() as nursery:
@@ -705,7 +708,7 @@ class SpotServer:
         finally:
             self.market.remove_listener(self._on_market)
 
-    async def _serve_stream(self, stream: trio.SocketStream) -> None:
+    async def _serve_stream(self, stream: trio.abc.Stream) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 request: WebSocketRequest | None = None
@@ -723,7 +726,7 @@ class SpotServer:
                 scope.shield = True
                 await stream.aclose()
 
-    async def _handle(self, request: WebSocketRequest, stream: trio.SocketStream) -> None:
+    async def _handle(self, request: WebSocketRequest, stream: trio.abc.Stream) -> None:
         if self.faults.refusing:
             await request.reject(503, body=b"Service Unavailable")
             return
@@ -1031,11 +1034,7 @@ class SpotServer:
         for conn in conns:
             self._forget(conn)
             if reset:
-                with contextlib.suppress(OSError):
-                    conn.stream.socket.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
-                await conn.stream.aclose()
+                await reset_stream(conn.stream)
             else:
                 with trio.move_on_after(0.5), contextlib.suppress(ConnectionClosed):
                     await conn.ws.aclose(1001, "Going away")
