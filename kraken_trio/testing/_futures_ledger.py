@@ -15,7 +15,7 @@ from typing import Any, Final
 from ._futures_common import now_ms
 from ._futures_market import FuturesProductSpec
 from ._futures_orders import FuturesOrder
-from ._futures_positions import INITIAL_MARGIN_RATE, Position, notional_usd
+from ._futures_positions import BASE_UNIT, INITIAL_MARGIN_RATE, Position, notional_usd
 from ._futures_wallets import USD_PRICES, Exposure, Wallets, single_wallet_name
 
 __all__ = ["Ledger"]
@@ -87,7 +87,8 @@ class Ledger:
         if price <= 0:
             price = self.mark(instrument)
         usd = notional_usd(spec.inverse, qty, price)
-        return (usd / price if spec.inverse else usd) * INITIAL_MARGIN_RATE
+        margin = (usd / price if spec.inverse else usd) * INITIAL_MARGIN_RATE
+        return margin.quantize(BASE_UNIT) if spec.inverse else margin
 
     def available(self, instrument: str) -> Decimal:
         """Available margin of the wallet that ``instrument`` settles in."""
@@ -138,8 +139,8 @@ class Ledger:
             "mark_price": mark,
             "index_price": mark,
             "liquidation_threshold": position.liquidation_price(),
-            "effective_leverage": position.value_usd(mark) / equity if equity > 0 else _ZERO,
-            "return_on_equity": pnl / initial * 100 if initial else _ZERO,
+            "effective_leverage": _ratio(position.value_usd(mark), equity),
+            "return_on_equity": _ratio(pnl * 100, initial),
             "unrealized_funding": _ZERO,
             "initial_margin": initial,
             "initial_margin_with_orders": with_orders,
@@ -196,3 +197,10 @@ class Ledger:
             "account": self.account_id,
             "margin_accounts": self.wallets.legacy_margin_accounts(self.exposure("flex"), singles),
         }
+
+
+def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
+    """``numerator / denominator`` to 8 places; 0 when the denominator is not positive."""
+    if denominator <= 0:
+        return _ZERO
+    return (numerator / denominator).quantize(Decimal("1e-8"))

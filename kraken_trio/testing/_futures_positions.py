@@ -31,6 +31,10 @@ MAINTENANCE_MARGIN_RATE: Final = Decimal("0.01")
 MAKER_FEE: Final = Decimal("0.0002")
 TAKER_FEE: Final = Decimal("0.0005")
 _ZERO: Final = Decimal(0)
+BASE_UNIT: Final = Decimal("1e-10")
+"""Inverse contracts' PnL, fees and margins are in the base currency, to 10 places as Kraken's."""
+PRICE_UNIT: Final = Decimal("1e-8")
+"""Average entry prices are kept to 8 places."""
 
 
 def _sign(value: Decimal) -> int:
@@ -85,15 +89,17 @@ class Position:
         if held == 0:
             return price
         if self.inverse:
-            return (held + qty) / (held / self.entry + qty / price)
-        return (held * self.entry + qty * price) / (held + qty)
+            average = (held + qty) / (held / self.entry + qty / price)
+        else:
+            average = (held * self.entry + qty * price) / (held + qty)
+        return average.quantize(PRICE_UNIT).normalize()
 
     def pnl_of(self, size: Decimal, price: Decimal) -> Decimal:
         """PnL of ``size`` (signed) entered at :attr:`entry` and valued at ``price``."""
         if self.entry == 0 or size == 0:
             return _ZERO
         if self.inverse:
-            return size * (1 / self.entry - 1 / price)
+            return (size * (1 / self.entry - 1 / price)).quantize(BASE_UNIT)
         return (price - self.entry) * size
 
     def unrealized(self, mark: Decimal) -> Decimal:
@@ -113,7 +119,7 @@ class Position:
         return self._in_settlement(self.value_usd(mark), mark) * MAINTENANCE_MARGIN_RATE
 
     def _in_settlement(self, usd: Decimal, mark: Decimal) -> Decimal:
-        return usd / mark if self.inverse else usd
+        return (usd / mark).quantize(BASE_UNIT) if self.inverse else usd
 
     def liquidation_price(self) -> Decimal:
         """Where the loss would eat the initial margin (a simple estimate, as a guide)."""
@@ -131,7 +137,7 @@ def notional_usd(inverse: bool, qty: Decimal, price: Decimal) -> Decimal:
 def fee(inverse: bool, qty: Decimal, price: Decimal, rate: Decimal) -> Decimal:
     """The fee of a fill, in the settlement currency (base for inverse, quote for linear)."""
     usd = notional_usd(inverse, qty, price)
-    return usd / price * rate if inverse else usd * rate
+    return (usd / price * rate).quantize(BASE_UNIT) if inverse else usd * rate
 
 
 def cross_levels(

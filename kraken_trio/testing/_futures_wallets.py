@@ -29,6 +29,7 @@ USD_PRICES: Final = {
     "SOL": Decimal(150),
 }
 _ZERO: Final = Decimal("0.0")
+_UNIT: Final = Decimal("1e-10")
 
 
 def single_wallet_name(base: str, quote: str) -> str:
@@ -146,7 +147,7 @@ class Wallets:
                 "quantity": qty,
                 "value": usd,
                 "collateral_value": usd,
-                "available": available / (usd / qty) if qty and usd else qty,
+                "available": (available * qty / usd).quantize(_UNIT) if qty and usd else qty,
                 "haircut": _ZERO,
                 "conversion_spread": _ZERO,
             }
@@ -161,7 +162,7 @@ class Wallets:
             "total_unrealized": exposure.pnl,
             "total_unrealized_as_margin": exposure.pnl,
         }
-        leverage = exposure.position_size_usd / equity if equity > 0 else _ZERO
+        leverage = (exposure.position_size_usd / equity).quantize(_UNIT) if equity > 0 else _ZERO
         cash = self.futures_cash_value()
         return {
             "currencies": currencies,

@@ -10,6 +10,8 @@ Routes:
     ``GET|POST /0/public/Time``, ``/0/public/SystemStatus`` and ``/0/public/AssetPairs``
     (``?pair=BTC/USD,ETHUSD``; keyed by the name asked for, else by altname): Kraken-shaped
     answers built from the pair table.
+    Anything under ``/derivatives/``: handed to :attr:`RestServer.derivatives` (the futures
+    server's Futures REST, :mod:`._futures_rest`), which answers with ready JSON text.
     Anything else: HTTP 404 with ``{"error":["EGeneral:Unknown method"],"result":{}}``.
 """
 
@@ -22,7 +24,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -41,6 +43,9 @@ __all__ = ["RestFaults", "RestRequest", "RestServer", "TokenStore"]
 logger = logging.getLogger("kraken_trio.testing")
 
 _MAX_BODY = 1 << 20
+
+DerivativesHandler = Callable[[str, str, dict[str, str], str], tuple[int, str]]
+"""``(method, target, lower-case headers, body) -> (status, JSON text)`` for ``/derivatives/``."""
 TOKEN_LIFETIME = 900
 
 
@@ -91,7 +96,7 @@ class TokenStore:
 
 @dataclass(frozen=True, slots=True)
 class RestRequest:
-    """One HTTP request the REST server received (headers without API-Sign)."""
+    """One HTTP request the REST server received (headers without API-Sign or Authent)."""
 
     method: str
     path: str
@@ -148,6 +153,7 @@ class RestServer:
         self.faults = RestFaults()
         self.received: list[RestRequest] = []
         self.url = ""
+        self.derivatives: DerivativesHandler | None = None
 
     def __repr__(self) -> str:
         return f"RestServer(url={self.url!r}, {len(self.received)} requests)"
@@ -180,7 +186,7 @@ class RestServer:
                 status, payload = self._dispatch(req, body)
                 if self.faults.delay > 0:
                     await trio.sleep(self.faults.delay)
-                data = encode(payload).encode()
+                data = (payload if isinstance(payload, str) else encode(payload)).encode()
                 headers = [
                     ("Content-Type", "application/json; charset=utf-8"),
                     ("Content-Length", str(len(data))),
@@ -241,7 +247,7 @@ class RestServer:
         if data:
             await stream.send_all(data)
 
-    def _dispatch(self, req: h11.Request, body: bytes) -> tuple[int, dict[str, Any]]:
+    def _dispatch(self, req: h11.Request, body: bytes) -> tuple[int, dict[str, Any] | str]:
         method = req.method.decode()
         target = req.target.decode()
         path = target.split("?", 1)[0]
@@ -251,11 +257,13 @@ class RestServer:
             RestRequest(
                 method,
                 path,
-                {k: v for k, v in headers.items() if k != "api-sign"},
+                {k: v for k, v in headers.items() if k not in ("api-sign", "authent")},
                 text,
                 trio.current_time(),
             )
         )
+        if path.startswith("/derivatives/") and self.derivatives is not None:
+            return self.derivatives(method, target, headers, text)
         if path == "/0/private/GetWebSocketsToken":
             if method != "POST":
                 return 405, {"error": ["EGeneral:Invalid arguments"], "result": {}}
