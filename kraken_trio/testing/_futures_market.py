@@ -3,8 +3,9 @@
 Nothing here touches a socket, a task or a clock: :meth:`ProductMarket.step` takes the random
 generator and returns the messages the move caused, and the server publishes them. The book of
 each product holds a few hundred levels per side (a live Kraken futures book holds hundreds);
-changes land mostly near the top, and the far end is refilled so the depth stays between
-:data:`MIN_DEPTH` and :data:`MAX_DEPTH`.
+changes land mostly near the top, new levels arrive within a few ticks of the opposite side (so
+trades and cancels that remove top levels never open the spread for good), and the far end is
+refilled so the depth stays between :data:`MIN_DEPTH` and :data:`MAX_DEPTH`.
 """
 
 from __future__ import annotations
@@ -242,6 +243,7 @@ class ProductMarket:
                 price = self.best_ask() if taker == "buy" else self.best_bid()
                 qty = min(levels[price], self.random_qty(rng))
                 out += self.take_level(taker, price, qty, rng)
+                self._keep_depth("sell" if taker == "buy" else "buy", rng, out)
         self.funding_rate += rng.uniform(-2e-11, 2e-11)
         self.funding_rate_prediction += rng.uniform(-2e-11, 2e-11)
         self.index_ratio = rng.uniform(-2e-4, 2e-4)
@@ -254,24 +256,35 @@ class ProductMarket:
         levels = self.bids if side == "buy" else self.asks
         action = rng.random()
         ranked = sorted(levels, reverse=side == "buy")
-        if action < 0.3 or len(levels) < 2:
-            if side == "buy":
-                price = self.best_bid() + tick * rng.randint(-8, 2)
-                price = min(price, self.best_ask() - tick)
+        if action < 0.4 or len(levels) < 2:
+            # Half the new orders arrive within a few ticks of the opposite side (the spread
+            # stays tight however many top levels trades and cancels take away), half deeper
+            # in their own side (the near book stays dense).
+            if rng.random() < 0.5:
+                gap = tick * rng.randint(1, 12)
+                anchor = self.best_ask() if side == "buy" else self.best_bid()
             else:
-                price = self.best_ask() + tick * rng.randint(-2, 8)
-                price = max(price, self.best_bid() + tick)
+                gap = tick * (1 + int(rng.expovariate(1 / 30)))
+                anchor = self.best_bid() if side == "buy" else self.best_ask()
+            price = anchor - gap if side == "buy" else anchor + gap
             if price > 0:
                 self._emit(out, self.set_level(side, price, self.random_qty(rng)))
-        elif action < 0.55:
+        elif action < 0.6:
             price = ranked[min(len(ranked) - 1, int(rng.expovariate(1 / 15)))]
             self._emit(out, self.set_level(side, price, Decimal(0) * self.spec.qty_step))
         else:
             price = ranked[min(len(ranked) - 1, int(rng.expovariate(1 / 25)))]
             self._emit(out, self.set_level(side, price, self.random_qty(rng)))
+        self._keep_depth(side, rng, out)
+
+    def _keep_depth(self, side: Side, rng: random.Random, out: list[dict[str, Any]]) -> None:
+        """Refill the far end below :data:`MIN_DEPTH`, trim the worst levels above the max."""
+        tick = self.spec.tick_size
+        levels = self.bids if side == "buy" else self.asks
         while len(levels) < MIN_DEPTH:
             worst = min(levels) if side == "buy" else max(levels)
-            far = worst - tick * rng.randint(1, 3) if side == "buy" else worst + tick
+            gap = tick * rng.randint(1, 3)
+            far = worst - gap if side == "buy" else worst + gap
             if far <= 0:
                 break
             self._emit(out, self.set_level(side, far, self.random_qty(rng)))
