@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import trio
+import trio.testing
 from test_fake_futures import (
     challenge,
     client,
@@ -169,3 +171,20 @@ async def test_a_traded_fill_moves_positions_balances_and_the_log_on_every_feed(
             usd,
             fill["fee_paid"],
         )
+
+
+async def test_open_positions_follow_the_mark_price_once_a_second(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    async with serving(balances={"USD": 100_000}) as exchange, client(exchange) as ws:
+        exchange.trader.send_order(symbol="PF_ETHUSD", side="buy", size=D(1), order_type="mkt")
+        await private_subscribe(ws, "open_positions")
+        await exchange.step()
+        (update,) = [m for m in await drain(ws) if m["feed"] == "open_positions"]
+        (position,) = update["positions"]
+        assert position["mark_price"] == exchange._markets["PF_ETHUSD"].mark_price()
+        await exchange.step()
+        assert [m for m in await drain(ws) if m["feed"] == "open_positions"] == []
+        mock_clock.jump(1)
+        await exchange.step()
+        assert len([m for m in await drain(ws) if m["feed"] == "open_positions"]) == 1

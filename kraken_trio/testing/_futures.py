@@ -11,7 +11,8 @@ silent; the server's own:
 
 * WebSocket protocol pings are answered with pongs (unless the ``stall_pongs`` fault is on).
 * ``ticker`` and ``ticker_lite`` updates are throttled to one per product per second, as on
-  Kraken (a new subscriber gets the current ticker at once).
+  Kraken (a new subscriber gets the current ticker at once); at that pace ``open_positions`` is
+  pushed again when a product with an open position got a new mark price.
 * Resting orders are checked against the book after every market tick: one that the market
   reaches fills as a maker at its limit price.
 * A connection whose outbound queue overflows (a client that stops reading) is closed with code
@@ -390,10 +391,14 @@ class FuturesExchange:
             for message in market.step(self._rng):
                 self._hub.publish(str(message["feed"]), product_id, message)
             self.trader.on_market(product_id)
+        marked = False
         for product_id, market in self._markets.items():
             if self._throttle.due(product_id, now):
                 self._hub.publish("ticker", product_id, market.ticker())
                 self._hub.publish("ticker_lite", product_id, market.ticker_lite())
+                marked |= product_id in self.account.ledger.positions
+        if marked:  # a new mark price moves the PnL of open positions: Kraken pushes them
+            self._hub.publish("open_positions", None, self.account.ledger.positions_message())
 
     # -- connections ---------------------------------------------------------------------
 
