@@ -278,7 +278,7 @@ async def open_fake_kraken(
     Credentials(key, secret)  # validates the secret (base64) without echoing it
     now = time.time()
     pairs = list(pairs)
-    market = Market(seed=seed, pairs=pairs, now=now)
+    market = Market(seed=seed, pairs=pairs, now=now, step_seconds=update_interval or 0.05)
     engine = _make_engine(market, balances)
     if engine is not None:
         engine.open_account(key, balances)

@@ -7,9 +7,10 @@ Routes:
     or ``{"error":["EAPI:Invalid key"],"result":{}}`` (also ``EAPI:Invalid signature``,
     ``EAPI:Invalid nonce``).
     The body may be form-encoded or JSON (``Content-Type: application/json``), as Kraken allows.
-    ``GET|POST /0/public/Time``, ``/0/public/SystemStatus`` and ``/0/public/AssetPairs``
-    (``?pair=BTC/USD,ETHUSD``; keyed by the name asked for, else by altname): Kraken-shaped
-    answers built from the pair table.
+    ``GET|POST /0/public/Time``, ``/0/public/SystemStatus``, ``/0/public/Assets``
+    (``?asset=XBT,ZUSD``) and ``/0/public/AssetPairs`` (``?pair=XXBTZUSD,XBTUSD,XBT/USD``):
+    Kraken-shaped answers with Kraken's REST names, built from the pair table (see
+    :mod:`kraken_trio.testing._reference`).
     Anything under ``/derivatives/``: handed to :attr:`RestServer.derivatives` (the futures
     server's Futures REST, :mod:`._futures_rest`), which answers with ready JSON text.
     Anything else: HTTP 404 with ``{"error":["EGeneral:Unknown method"],"result":{}}``.
@@ -36,6 +37,7 @@ import trio
 from .._proto.auth import sign_rest_request
 from ._listen import format_url, open_listeners
 from ._pairs import DEFAULT_PAIRS, PairSpec
+from ._reference import ReferenceData
 from ._wire import encode, ts0
 
 __all__ = ["RestFaults", "RestRequest", "RestServer", "TokenStore"]
@@ -147,7 +149,7 @@ class RestServer:
         pairs: Sequence[PairSpec] = DEFAULT_PAIRS,
     ) -> None:
         self.tokens = tokens
-        self._pairs = list(pairs)
+        self.reference = ReferenceData(list(pairs))
         self._credentials = credentials
         self._nonces: dict[str, int] = {}
         self.faults = RestFaults()
@@ -276,43 +278,14 @@ class RestServer:
             }
         if path == "/0/public/SystemStatus":
             return 200, {"error": [], "result": {"status": "online", "timestamp": ts0(time.time())}}
-        if path == "/0/public/AssetPairs":
-            query = target.split("?", 1)[1] if "?" in target else ""
-            if method == "POST":
-                query = text
-            return self._asset_pairs(parse_qs(query).get("pair", [""])[0])
+        if path in ("/0/public/AssetPairs", "/0/public/Assets"):
+            query = text if method == "POST" else target.partition("?")[2]
+            fields = parse_qs(query)
+            if path == "/0/public/Assets":
+                aclass = fields.get("aclass", [""])[0]
+                return 200, self.reference.assets(fields.get("asset", [""])[0], aclass)
+            return 200, self.reference.asset_pairs(fields.get("pair", [""])[0])
         return 404, {"error": ["EGeneral:Unknown method"], "result": {}}
-
-    def _asset_pairs(self, wanted: str) -> tuple[int, dict[str, Any]]:
-        result: dict[str, Any] = {}
-        names = [n for n in wanted.split(",") if n]
-        for spec in self._pairs:
-            altname = spec.base + spec.quote
-            info = {
-                "altname": altname,
-                "wsname": spec.symbol,
-                "aclass_base": "currency",
-                "base": spec.base,
-                "aclass_quote": "currency",
-                "quote": spec.quote,
-                "lot": "unit",
-                "cost_decimals": spec.cost_precision,
-                "pair_decimals": spec.price_precision,
-                "lot_decimals": spec.qty_precision,
-                "lot_multiplier": 1,
-                "ordermin": format(spec.qty_min, "f"),
-                "costmin": format(spec.cost_min, "f"),
-                "tick_size": format(spec.price_increment, "f"),
-                "status": "online",
-            }
-            if not names:
-                result[altname] = info
-            for name in names:
-                if name in (spec.symbol, altname):
-                    result[name] = info
-        if names and len(result) < len(names):
-            return 200, {"error": ["EQuery:Unknown asset pair"], "result": {}}
-        return 200, {"error": [], "result": result}
 
     def _token(self, path: str, headers: dict[str, str], body: str) -> tuple[int, dict[str, Any]]:
         def fail(error: str) -> tuple[int, dict[str, Any]]:
