@@ -3,10 +3,11 @@
 Prints where everything listens, then serves. With ``--format json`` (default) one line::
 
     {"endpoints":{"spotPublicV2":"ws://127.0.0.1:...", ...},"rest_url":"http://...",
-     "api_key":"...","api_secret":"..."}
+     "futures_rest_url":"http://.../derivatives","api_key":"...","api_secret":"..."}
 
-With ``--format text``, one ``key=value`` line per endpoint key, then ``rest``, ``api_key``
-and ``api_secret``. With ``--tls`` every URL is ``wss://``/``https://`` and ``ca_file`` (the
+With ``--format text``, one ``key=value`` line per endpoint key, then ``rest``,
+``futures_rest`` (in place of ``https://futures.kraken.com/derivatives``), ``api_key`` and
+``api_secret``. With ``--tls`` every URL is ``wss://``/``https://`` and ``ca_file`` (the
 throwaway CA's PEM, for ``SSL_CERT_FILE``) is printed too. The secret is printed on purpose:
 it is the fake's own, and clients in other processes need it to sign the token request.
 """
@@ -60,13 +61,15 @@ def describe(fake: FakeKraken, fmt: str) -> str:
             {
                 "endpoints": {str(k): v for k, v in fake.endpoints.items()},
                 "rest_url": fake.rest_url,
+                "futures_rest_url": fake.futures_rest_url,
                 "api_key": fake.api_key,
                 "api_secret": fake.api_secret,
                 **({"ca_file": fake.ca_file} if fake.ca_file else {}),
             }
         )
     lines = [f"{k}={v}" for k, v in fake.endpoints.items()]
-    lines += [f"rest={fake.rest_url}", f"api_key={fake.api_key}", f"api_secret={fake.api_secret}"]
+    lines += [f"rest={fake.rest_url}", f"futures_rest={fake.futures_rest_url}"]
+    lines += [f"api_key={fake.api_key}", f"api_secret={fake.api_secret}"]
     if fake.ca_file:
         lines.append(f"ca_file={fake.ca_file}")
     return "\n".join(lines)

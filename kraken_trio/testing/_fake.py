@@ -29,6 +29,9 @@ from ._tls import FakeCA
 __all__ = ["FakeKraken", "open_fake_kraken"]
 
 _ON_TIME_PERIOD = 0.25
+FUTURES_BALANCES: dict[str, Decimal] = {"USD": Decimal(100_000), "F-XBT:USD": Decimal(2)}
+"""The futures account's starting funds: 100,000 USD in the flex wallet (linear contracts)
+and 2 XBT in the ``F-XBT:USD`` single-collateral wallet (inverse ``PI_XBTUSD``)."""
 
 
 def _credentials(seed: int) -> tuple[str, str]:
@@ -64,6 +67,9 @@ class FakeKraken:
             on the real exchange).
         rest_url: Base URL of the REST server (``http://127.0.0.1:<port>``, or
             ``https://`` with ``tls=True``).
+        futures_rest_url: Base URL of the Futures REST API, in place of
+            ``https://futures.kraken.com/derivatives`` (``<rest_url>/derivatives``; the
+            endpoints are under ``/api/v3/``).
         api_key: A valid API key (its account is open, with default balances).
         market: The synthetic market.
         engine: The matching engine (None only if it is not available).
@@ -96,6 +102,7 @@ class FakeKraken:
         self.engine = exchange.engine
         self.rest = rest
         self.rest_url = rest.url
+        self.futures_rest_url = f"{rest.url}/derivatives"
         self._spot = dict(spot)
         self.futures = futures
         self.endpoints = endpoints
@@ -436,6 +443,7 @@ async def _start(
             api_key=key,
             api_secret=secret,
             update_interval=update_interval or None,
+            balances=FUTURES_BALANCES,
         )
         futures.limits = exchange.limits
         futures_port = base_port + len(spot) + 1 if base_port else 0
@@ -444,6 +452,7 @@ async def _start(
         )
         endpoints[WsKey.DERIVATIVES_PUBLIC_V1] = futures_url
         endpoints[WsKey.DERIVATIVES_PRIVATE_V1] = futures_url
+        rest.derivatives = futures.rest.handle  # Futures REST under /derivatives/api/v3/
     fake = FakeKraken(
         exchange=exchange,
         rest=rest,

@@ -11,6 +11,8 @@ Routes:
     (``?asset=XBT,ZUSD``) and ``/0/public/AssetPairs`` (``?pair=XXBTZUSD,XBTUSD,XBT/USD``):
     Kraken-shaped answers with Kraken's REST names, built from the pair table (see
     :mod:`kraken_trio.testing._reference`).
+    Anything under ``/derivatives/``: handed to :attr:`RestServer.derivatives` (the futures
+    server's Futures REST, :mod:`._futures_rest`), which answers with ready JSON text.
     Anything else: HTTP 404 with ``{"error":["EGeneral:Unknown method"],"result":{}}``.
 """
 
@@ -44,6 +46,9 @@ logger = logging.getLogger("kraken_trio.testing")
 
 _MAX_BODY = 1 << 20
 Reply = tuple[int, dict[str, Any]]
+
+DerivativesHandler = Callable[[str, str, dict[str, str], str], tuple[int, str]]
+"""``(method, target, lower-case headers, body) -> (status, JSON text)`` for ``/derivatives/``."""
 TOKEN_LIFETIME = 900
 
 
@@ -94,7 +99,7 @@ class TokenStore:
 
 @dataclass(frozen=True, slots=True)
 class RestRequest:
-    """One HTTP request the REST server received (headers without API-Sign)."""
+    """One HTTP request the REST server received (headers without API-Sign or Authent)."""
 
     method: str
     path: str
@@ -154,6 +159,7 @@ class RestServer:
         # Further signed routes, path -> handler(api_key, fields) -> (status, payload);
         # open_fake_kraken adds QueryOrders (see _rest_orders.py).
         self.private_routes: dict[str, Callable[[str, dict[str, str]], Reply]] = {}
+        self.derivatives: DerivativesHandler | None = None
 
     def __repr__(self) -> str:
         return f"RestServer(url={self.url!r}, {len(self.received)} requests)"
@@ -186,7 +192,7 @@ class RestServer:
                 status, payload = self._dispatch(req, body)
                 if self.faults.delay > 0:
                     await trio.sleep(self.faults.delay)
-                data = encode(payload).encode()
+                data = (payload if isinstance(payload, str) else encode(payload)).encode()
                 headers = [
                     ("Content-Type", "application/json; charset=utf-8"),
                     ("Content-Length", str(len(data))),
@@ -247,7 +253,7 @@ class RestServer:
         if data:
             await stream.send_all(data)
 
-    def _dispatch(self, req: h11.Request, body: bytes) -> tuple[int, dict[str, Any]]:
+    def _dispatch(self, req: h11.Request, body: bytes) -> tuple[int, dict[str, Any] | str]:
         method = req.method.decode()
         target = req.target.decode()
         path = target.split("?", 1)[0]
@@ -257,11 +263,13 @@ class RestServer:
             RestRequest(
                 method,
                 path,
-                {k: v for k, v in headers.items() if k != "api-sign"},
+                {k: v for k, v in headers.items() if k not in ("api-sign", "authent")},
                 text,
                 trio.current_time(),
             )
         )
+        if path.startswith("/derivatives/") and self.derivatives is not None:
+            return self.derivatives(method, target, headers, text)
         if path == "/0/private/GetWebSocketsToken":
             if method != "POST":
                 return 405, {"error": ["EGeneral:Invalid arguments"], "result": {}}
