@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import trio
 
-from ..testing import FakeKraken, open_fake_kraken
 from . import Command
+
+if TYPE_CHECKING:
+    from ..testing import FakeKraken
 
 __all__ = ["COMMAND", "describe"]
 
@@ -76,6 +78,8 @@ def describe(fake: FakeKraken, fmt: str) -> str:
 
 
 async def _serve(args: argparse.Namespace, out: TextIO) -> None:
+    from ..testing import open_fake_kraken  # the fake needs the 'testing' extra
+
     async with open_fake_kraken(
         seed=args.seed,
         host=args.host,
@@ -94,6 +98,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.update_interval < 0:
         print("kraken-trio fake-exchange: --update-interval must be >= 0", file=sys.stderr)
         return 2
+    try:
+        import kraken_trio.testing  # noqa: F401  (fails with a clear message without the extra)
+    except ImportError as exc:
+        print(f"kraken-trio fake-exchange: {exc}", file=sys.stderr)
+        return 1
     try:
         # Ctrl-C is delivered to the main task at a checkpoint (inside the exchange's block),
         # so it leaves as a plain KeyboardInterrupt, never from inside a server task.

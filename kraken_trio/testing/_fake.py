@@ -23,7 +23,9 @@ from ._market import Market
 from ._pairs import DEFAULT_PAIRS, PairSpec
 from ._rest import RestServer, TokenStore
 from ._rest_orders import QUERY_ORDERS_PATH, query_orders_route
-from ._spot import EngineLike, Exchange, Level3Server, PrivateServer, PublicServer, SpotServer
+from ._spot import SpotServer
+from ._spot_hub import EngineLike, Exchange
+from ._spot_servers import Level3Server, PrivateServer, PublicServer
 from ._tls import FakeCA
 
 __all__ = ["FakeKraken", "open_fake_kraken"]

@@ -33,15 +33,13 @@ from decimal import Decimal
 from typing import Final
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import Ping
-from wsproto.utilities import LocalProtocolError
+from trio_websocket import ConnectionClosed
 
 from kraken_trio._proto.auth import sign_futures_challenge
 from kraken_trio.testing._faults import Faults, Received, ping_each
 from kraken_trio.testing._limits import Limits
 from kraken_trio.testing._listen import format_url, open_listeners, reset_stream
+from kraken_trio.testing._wsserver import ServerWebSocket
 
 from ._futures_account import FuturesAccount
 from ._futures_common import Number, dec, encode
@@ -68,35 +66,6 @@ FUTURES_PATH: Final = "/ws/v1"
 
 _QUEUE_SIZE: Final = 10_000
 _CLOSE_BOUND: Final = 1.0
-
-
-# --------------------------------------------------------------------------------------------
-# Connections
-
-
-class _StallableConnection(WebSocketConnection):
-    """A server connection whose protocol pongs can be withheld.
-
-    trio-websocket answers pings inside its reader task; this hook is the one place a pong is
-    produced, so while ``stalled()`` is true pings are read and dropped unanswered. It also
-    notes when the client last showed life (``last_activity``), for the idle timeout.
-    """
-
-    def __init__(self, stream: trio.abc.Stream, *, stalled: Callable[[], bool]) -> None:
-        super().__init__(stream, WSConnection(ConnectionType.SERVER))
-        self._stalled = stalled
-        self.last_activity = trio.current_time()
-
-    async def _handle_ping_event(self, event: Ping) -> None:
-        self.last_activity = trio.current_time()
-        if self._stalled():
-            return
-        try:
-            await super()._handle_ping_event(event)
-        except LocalProtocolError:
-            # A ping that crossed our own close frame: the connection is closing and a
-            # pong may no longer be sent (wsproto refuses). Nothing to answer.
-            return
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,7 +170,7 @@ class FuturesExchange:
         self._rng = random.Random(f"futures-market-{seed}")
         self._markets = {p: ProductMarket(futures_product(p), self._rng) for p in products}
         self._throttle = TickerThrottle()
-        self._sockets: dict[int, tuple[_StallableConnection, trio.abc.Stream]] = {}
+        self._sockets: dict[int, tuple[ServerWebSocket, trio.abc.Stream]] = {}
         self._conn_ids = itertools.count(1)
         self._url: str | None = None
         self._running = False
@@ -416,7 +385,7 @@ class FuturesExchange:
         return self.faults.stall_pongs
 
     async def _handle_stream(self, stream: trio.abc.Stream) -> None:
-        ws = _StallableConnection(stream, stalled=self._pongs_stalled)
+        ws = ServerWebSocket(stream, stalled=self._pongs_stalled)
         # trio-websocket's reader task must outlive a cancellation of the server, so that the
         # closing handshake can complete (it reads the client's close reply); it is shielded and
         # stopped explicitly once this connection is finished.
@@ -424,7 +393,7 @@ class FuturesExchange:
 
         async def read_frames() -> None:
             with reader_scope:
-                await ws._reader_task()
+                await ws.read_frames()
 
         try:
             async with trio.open_nursery() as nursery:
@@ -438,10 +407,10 @@ class FuturesExchange:
                 await stream.aclose()
 
     async def _serve_handshake(
-        self, ws: _StallableConnection, stream: trio.abc.Stream, nursery: trio.Nursery
+        self, ws: ServerWebSocket, stream: trio.abc.Stream, nursery: trio.Nursery
     ) -> None:
         with trio.move_on_after(10) as handshake:
-            request = await ws._get_request()
+            request = await ws.handshake()
         if handshake.cancelled_caught:
             return
         status, body = 0, b""
@@ -478,7 +447,7 @@ class FuturesExchange:
             nursery.cancel_scope.cancel()
 
     async def _close_connection(
-        self, conn: Connection, ws: _StallableConnection, stream: trio.abc.Stream
+        self, conn: Connection, ws: ServerWebSocket, stream: trio.abc.Stream
     ) -> None:
         self._hub.limits.forget(conn.id)
         await conn.send_channel.aclose()
@@ -491,7 +460,7 @@ class FuturesExchange:
     async def _writer(
         self,
         conn: Connection,
-        ws: _StallableConnection,
+        ws: ServerWebSocket,
         receive_channel: trio.MemoryReceiveChannel[tuple[float, str | bytes]],
     ) -> None:
         async with receive_channel:
@@ -505,7 +474,7 @@ class FuturesExchange:
                     conn.scope.cancel()
                     return
 
-    async def _reader(self, conn: Connection, ws: _StallableConnection) -> None:
+    async def _reader(self, conn: Connection, ws: ServerWebSocket) -> None:
         while True:
             await self.faults.wait_reading()
             try:
@@ -516,9 +485,7 @@ class FuturesExchange:
             self._hub.on_message(conn, raw)
             self._state_changed()
 
-    async def _idle_watch(
-        self, conn: Connection, ws: _StallableConnection, idle_limit: float
-    ) -> None:
+    async def _idle_watch(self, conn: Connection, ws: ServerWebSocket, idle_limit: float) -> None:
         while True:
             deadline = ws.last_activity + idle_limit
             if trio.current_time() >= deadline:
