@@ -20,6 +20,20 @@ from ._market import (
 )
 from ._wire import encode, fixed_units, raw_units, ts6, ts9
 
+__all__ = [
+    "book_checksum",
+    "book_snapshot_frame",
+    "book_update_frame",
+    "checksum_text",
+    "instrument_frame",
+    "l3_checksum",
+    "l3_snapshot_frame",
+    "l3_update_frame",
+    "ohlc_frame",
+    "ticker_frame",
+    "trade_frame",
+]
+
 
 def _digits(text: str) -> str:
     return text.replace(".", "").lstrip("0")
