@@ -123,6 +123,7 @@ class KrakenClient(TradingClient):
                 self.config.rest_url,
                 self.config.rest_timeout,
                 max_body=self.config.max_rest_body_size,
+                ssl_context=self.config.ssl_context,
             )
         return self._token_source
 

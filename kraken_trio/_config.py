@@ -83,8 +83,8 @@ class Config:
         rest_timeout: Bound on one REST call (token fetch), answer read whole included.
         max_rest_body_size: Largest REST answer accepted, in bytes; a larger one is refused
             as soon as its header or its bytes say so (it is never read whole).
-        ssl_context: TLS settings for ``wss://`` endpoints; by default the system's trust
-            store with certificate and host name verification.
+        ssl_context: TLS settings for ``wss://`` endpoints and an ``https://`` REST URL; by
+            default the system's trust store with certificate and host name verification.
         rate_limit: What a trading request that would pass Kraken's per-pair rate counter
             does: ``"wait"`` until it fits (bounded by ``request_timeout``), ``"raise"``
             :class:`~kraken_trio.RateLimitError` at once, or ``"off"`` (sent anyway). In

@@ -21,8 +21,8 @@ import argparse
 import contextlib
 import json
 import logging
-import re
 import os
+import re
 import shutil
 import signal
 import sys
