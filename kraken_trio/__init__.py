@@ -16,12 +16,18 @@ from ._errors import KrakenAPIError as KrakenAPIError
 from ._errors import KrakenError as KrakenError
 from ._errors import OverrunError as OverrunError
 from ._errors import ProtocolError as ProtocolError
+from ._errors import RateLimitError as RateLimitError
 from ._errors import ReconnectExhaustedError as ReconnectExhaustedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import SubscriptionError as SubscriptionError
 from ._localbook import BookEvent as BookEvent
 from ._localbook import LocalBook as LocalBook
 from ._localbook import OrderBooks as OrderBooks
+from ._orders import Fill as Fill
+from ._orders import OrderState as OrderState
+from ._orders import OrderTracker as OrderTracker
+from ._orders import OrderUpdate as OrderUpdate
+from ._proto.ratelimit import RateTier as RateTier
 from ._subscription import Gap as Gap
 from ._subscription import Subscription as Subscription
 from ._subscription import SubscriptionStatistics as SubscriptionStatistics
@@ -37,6 +43,7 @@ __all__ = [
     "ConnectionStatistics",
     "DeadMansSwitch",
     "EventStream",
+    "Fill",
     "Gap",
     "InvalidRequestError",
     "KrakenAPIError",
@@ -45,8 +52,13 @@ __all__ = [
     "LifecycleEvent",
     "LocalBook",
     "OrderBooks",
+    "OrderState",
+    "OrderTracker",
+    "OrderUpdate",
     "OverrunError",
     "ProtocolError",
+    "RateLimitError",
+    "RateTier",
     "ReconnectExhaustedError",
     "RequestTimeoutError",
     "Subscription",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import fields, replace
 from datetime import datetime
 from decimal import Decimal
@@ -16,10 +16,13 @@ import trio
 
 from ._config import Config, WsKey
 from ._connection import FUTURES_PRIVATE_FEEDS, Connection, ConnectionStatistics, LifecycleEvent
-from ._errors import ClosedError, InvalidRequestError, KrakenError
+from ._errors import ClosedError, InvalidRequestError, KrakenAPIError, KrakenError
 from ._localbook import OrderBooks
+from ._orders import OrderTracker, track_orders
+from ._pacing import admit, learn, params_of, refused
 from ._proto import spot as s
 from ._proto.auth import Credentials
+from ._proto.ratelimit import RateGovernor
 from ._rest import TokenSource
 from ._subscription import OverflowPolicy, Subscription
 from ._trading import (
@@ -129,6 +132,7 @@ class KrakenClient:
         self._token_source: TokenSource | None = None
         self._pairs: dict[str, s.InstrumentPair] | None = None
         self._closed = False
+        self.rate_governor = RateGovernor(config.rate_tier)
 
     def __repr__(self) -> str:
         keys = ", ".join(str(k) for k in self._connections)
@@ -454,9 +458,55 @@ class KrakenClient:
             if key not in _TRADING_KEYS:
                 raise InvalidRequestError(f"trading goes over a spot private endpoint, not {key}")
             conn = self.connection(key)
-        return await conn.request(
-            method, params, expected=expected, open_ended=open_ended, cl_ord_id=cl_ord_id
+        governor = self.rate_governor
+        fields = params_of(params)
+        costs = await admit(
+            governor, self.config.rate_limit, method, fields, self.config.request_timeout
         )
+        try:
+            replies = await conn.request(
+                method, params, expected=expected, open_ended=open_ended, cl_ord_id=cl_ord_id
+            )
+        except KrakenAPIError as exc:
+            refused(governor, exc, fields, costs)
+            raise
+        learn(governor, method, fields, replies, trio.current_time())
+        return replies
+
+    def orders(
+        self, *, buffer_size: int | None = None
+    ) -> AbstractAsyncContextManager[OrderTracker]:
+        """Track the account's own orders, reconciled across reconnects.
+
+        ``async with k.orders() as orders`` subscribes ``executions`` (``snap_orders`` and
+        ``snap_trades``; shared with every other subscriber asking the same) and yields an
+        :class:`OrderTracker` once the snapshot is in: ``orders.open``,
+        ``orders.get(order_id)``, ``await orders.closed(order_id)``, and ``async for update
+        in orders`` for each :class:`OrderUpdate`. See the order tracking guide.
+
+        Args:
+            buffer_size: Updates buffered for the iterator (default from the config).
+
+        Raises:
+            InvalidRequestError: no credentials, or another ``executions`` subscription
+                with different options is live on the connection.
+            RequestTimeoutError: no snapshot within the request deadline.
+        """
+        if buffer_size is not None and (
+            isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1
+        ):
+            raise InvalidRequestError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
+        if self.credentials is None:
+            raise InvalidRequestError("orders() needs api_key and api_secret")
+        return track_orders(self, buffer_size=buffer_size)
+
+    def rate_counter(self, symbol: str) -> float:
+        """The modelled trading rate counter of ``symbol`` now (for dashboards).
+
+        Kraken's counter per pair, as this client models it from its own requests (see
+        :class:`Config` ``rate_tier``); 0 for a pair it has not traded.
+        """
+        return self.rate_governor.value(symbol, trio.current_time())
 
     async def add_order(
         self,

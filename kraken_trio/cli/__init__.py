@@ -37,6 +37,7 @@ COMMAND_MODULES: list[str] = [
     "kraken_trio.cli._fake_exchange",
     "kraken_trio.cli._demo",
     "kraken_trio.cli._streams",
+    "kraken_trio.cli._orders",
 ]
 """Modules that each define ``COMMAND``; the registration list."""
 

@@ -40,6 +40,7 @@ from wsproto.utilities import LocalProtocolError
 
 from kraken_trio._proto.auth import sign_futures_challenge
 from kraken_trio.testing._faults import Faults, Received, ping_each
+from kraken_trio.testing._limits import Limits
 from kraken_trio.testing._listen import format_url, open_listeners, reset_stream
 
 from ._futures_account import FuturesAccount
@@ -225,6 +226,15 @@ class FuturesExchange:
 
     def __repr__(self) -> str:
         return f"FuturesExchange(url={self._url!r}, products={list(self._markets)})"
+
+    @property
+    def limits(self) -> Limits:
+        """The request limits this server enforces (open_fake_kraken shares the spot ones)."""
+        return self._hub.limits
+
+    @limits.setter
+    def limits(self, limits: Limits) -> None:
+        self._hub.limits = limits
 
     def _fund(self, currency: str, amount: Decimal) -> None:
         """Starting funds: ``F-XBT:USD``-style names fund a single-collateral wallet."""
@@ -470,6 +480,7 @@ class FuturesExchange:
     async def _close_connection(
         self, conn: Connection, ws: _StallableConnection, stream: trio.abc.Stream
     ) -> None:
+        self._hub.limits.forget(conn.id)
         await conn.send_channel.aclose()
         if conn.reset:
             await reset_stream(stream)

@@ -44,6 +44,7 @@ from ._faults import Received
 from ._futures_account import FuturesAccount
 from ._futures_common import encode, now_ms
 from ._futures_market import ProductMarket
+from ._limits import FUTURES_RATE_ALERT, Limits
 
 __all__ = ["PRIVATE_FEEDS", "PUBLIC_FEEDS", "Connection", "FeedHub"]
 
@@ -141,6 +142,7 @@ class FeedHub:
         self._take_auth_reject = take_auth_reject
         self.conns: dict[int, Connection] = {}
         self.received: list[Received] = []
+        self.limits = Limits()  # replaced by the exchange's shared one in open_fake_kraken
 
     def __repr__(self) -> str:
         return f"FeedHub({len(self.conns)} connections)"
@@ -160,6 +162,9 @@ class FeedHub:
             self._error(conn, "Json Error")
             return
         event = message["event"]
+        if event != "ping" and not self.limits.futures_request(conn.id, trio.current_time()):
+            self._alert(conn, FUTURES_RATE_ALERT)
+            return
         if event == "ping":
             if not self._pongs_stalled():
                 conn.send(encode({"event": "pong"}))

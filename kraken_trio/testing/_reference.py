@@ -21,7 +21,7 @@ from typing import Any
 
 from ._pairs import PairSpec
 
-__all__ = ["AssetInfo", "ReferenceData", "asset_info"]
+__all__ = ["AssetInfo", "ReferenceData", "asset_info", "rest_names"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,14 @@ def _legacy(info: AssetInfo) -> bool:
     return info.key != info.altname
 
 
+def rest_names(spec: PairSpec) -> tuple[str, str, str]:
+    """Kraken's REST key, altname and wsname of a pair (``XXBTZUSD``, ``XBTUSD``, ``XBT/USD``)."""
+    base, quote = asset_info(spec.base), asset_info(spec.quote)
+    altname = base.altname + quote.altname
+    key = base.key + quote.key if _legacy(base) and _legacy(quote) else altname
+    return key, altname, f"{base.altname}/{quote.altname}"
+
+
 @dataclass(frozen=True, slots=True)
 class _Pair:
     key: str
@@ -96,12 +104,9 @@ class ReferenceData:
         self._pairs: list[_Pair] = []
         self._assets: dict[str, AssetInfo] = {}
         for spec in pairs:
-            base, quote = asset_info(spec.base), asset_info(spec.quote)
-            altname = base.altname + quote.altname
-            key = base.key + quote.key if _legacy(base) and _legacy(quote) else altname
-            self._pairs.append(_Pair(key, altname, f"{base.altname}/{quote.altname}", spec))
-            self._assets.setdefault(base.key, base)
-            self._assets.setdefault(quote.key, quote)
+            self._pairs.append(_Pair(*rest_names(spec), spec))
+            for asset in (asset_info(spec.base), asset_info(spec.quote)):
+                self._assets.setdefault(asset.key, asset)
         self._by_name: dict[str, _Pair] = {}
         for pair in self._pairs:
             v2 = pair.spec.symbol
