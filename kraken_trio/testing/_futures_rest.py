@@ -338,7 +338,7 @@ class FuturesRest:
                     "side": "long" if position.size > 0 else "short",
                     "symbol": symbol,
                     "price": position.entry,
-                    "fillTime": iso_ms(now_ms()),
+                    "fillTime": iso_ms(position.opened),
                     "size": abs(position.size),
                     "unrealizedFunding": Decimal("0.0"),
                     "pnlCurrency": spec.base if spec.inverse else spec.quote,
