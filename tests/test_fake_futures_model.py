@@ -93,6 +93,10 @@ def test_step_reports_every_book_change_so_deltas_rebuild_the_book() -> None:
             else:
                 side[message["price"]] = message["qty"]
     assert (bids, asks) == (market.bids, market.asks)
+    final = market.book_snapshot()  # best first, every level
+    assert [level["price"] for level in final["bids"]] == sorted(bids, reverse=True)
+    assert [level["price"] for level in final["asks"]] == sorted(asks)
+    assert (market.best_bid(), market.best_ask()) == (max(bids), min(asks))
 
 
 def test_ticker_throttle_allows_one_per_product_per_second() -> None:

@@ -134,6 +134,32 @@ async def test_unknown_paths_and_bad_arguments() -> None:
             {"orderType": "lmt", "symbol": "PF_ETHUSD", "side": "up", "size": 1},
         )
         assert refused["error"] == "invalidArgument: side"
+        for name, value in [
+            ("size", "1e100"),
+            ("size", "NaN"),
+            ("size", "x"),
+            ("limitPrice", "-Infinity"),
+        ]:
+            args = {
+                "orderType": "lmt",
+                "symbol": "PF_ETHUSD",
+                "side": "buy",
+                "size": 1,
+                "limitPrice": 3000,
+            }
+            refused = await client.private("POST", "sendorder", args | {name: value})
+            assert refused["error"] == f"invalidArgument: {name}"
+        args = {
+            "orderType": "stp",
+            "symbol": "PF_ETHUSD",
+            "side": "buy",
+            "size": 1,
+            "stopPrice": 3000,
+        }
+        refused = await client.private("POST", "sendorder", args | {"triggerSignal": "moon"})
+        assert refused["error"] == "invalidArgument: triggerSignal"
+        # the server is still serving after all that
+        assert (await client.private("GET", "openorders"))["openOrders"] == []
 
 
 @pytest.mark.parametrize("in_body", [False, True])
@@ -164,12 +190,13 @@ async def test_sendorder_trades_and_the_account_views_follow(in_body: bool) -> N
             D("0.5"),
         )
         positions = (await client.private("GET", "openpositions"))["openPositions"]
+        (fill_time,) = {f["fillTime"] for f in (await client.private("GET", "fills"))["fills"]}
         assert positions == [
             {
                 "side": "long",
                 "symbol": "PF_ETHUSD",
                 "price": min(asks),
-                "fillTime": positions[0]["fillTime"],
+                "fillTime": f"{fill_time}",
                 "size": D("0.5"),
                 "unrealizedFunding": D("0.0"),
                 "pnlCurrency": "USD",

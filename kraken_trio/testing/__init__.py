@@ -1,8 +1,9 @@
 """A faithful fake Kraken exchange on loopback, for tests, benchmarks and demos.
 
 ``open_fake_kraken()`` starts real servers on 127.0.0.1 that speak Kraken's Spot WebSocket v2,
-Futures WebSocket v1 and the REST token call, over a seeded synthetic market and a matching
-engine::
+Futures WebSocket v1, Spot REST (public data and the token call) and Futures REST (market data
+and order entry), over a seeded synthetic market, a matching engine and a futures account that
+trades::
 
     async with open_fake_kraken(seed=1, update_interval=0) as fake:
         url = fake.endpoints[WsKey.SPOT_PUBLIC_V2]      # ws://127.0.0.1:<port>/v2

@@ -15,6 +15,7 @@ and settles the realized PnL in the wallet of the product (``flex`` for linear c
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -109,10 +110,7 @@ class FuturesAccount:
     @property
     def positions(self) -> Mapping[str, Position]:
         """Open positions by product id (a copy)."""
-        return {
-            k: Position(p.instrument, p.inverse, p.size, p.entry, p.realized)
-            for k, p in self.ledger.positions.items()
-        }
+        return {k: dataclasses.replace(p) for k, p in self.ledger.positions.items()}
 
     def snapshot(self, feed: str, product_ids: Sequence[str] | None = None) -> dict[str, Any]:
         """The message a new subscriber to ``feed`` receives first (without ``seq``).
@@ -354,8 +352,10 @@ class FuturesAccount:
         position = self.ledger.positions.get(order.instrument) or Position(
             order.instrument, spec.inverse
         )
-        old_entry = position.entry
+        old_entry, old_size = position.entry, position.size
         realized = position.apply_fill(order.buy, qty, price)
+        if (old_size > 0) != (position.size > 0) or old_size == 0:
+            position.opened = now  # entered (or flipped) now: Futures REST's fillTime
         if position.size == 0:
             self.ledger.positions.pop(order.instrument, None)
         else:

@@ -16,7 +16,7 @@ from ._futures_common import now_ms
 from ._futures_market import FuturesProductSpec
 from ._futures_orders import FuturesOrder
 from ._futures_positions import BASE_UNIT, INITIAL_MARGIN_RATE, Position, notional_usd
-from ._futures_wallets import USD_PRICES, Exposure, Wallets, single_wallet_name
+from ._futures_wallets import Exposure, Wallets, single_wallet_name, usd_per_unit
 
 __all__ = ["Ledger"]
 
@@ -97,7 +97,15 @@ class Ledger:
             return self.wallets.flex_available(self.exposure("flex"))
         return self.wallets.single_available(wallet, self.exposure(wallet))
 
+    def margin_equity(self, wallet: str) -> Decimal:
+        """Balance plus unrealized PnL of ``wallet``, in its units."""
+        pnl = self.exposure(wallet).pnl
+        if wallet == "flex":
+            return self.wallets.flex_total() + pnl
+        return self.wallets.single.get(wallet, _ZERO) + pnl
+
     def wallet_of(self, instrument: str) -> str:
+        """``flex`` for linear products, the ``F-<base>:<quote>`` wallet for inverse ones."""
         spec = self._spec(instrument)
         return single_wallet_name(spec.base, spec.quote) if spec.inverse else "flex"
 
@@ -128,9 +136,9 @@ class Ledger:
             ),
             _ZERO,
         )
-        equity = (
-            self.available(instrument) + self.exposure(self.wallet_of(instrument)).initial_margin
-        )
+        equity = self.margin_equity(self.wallet_of(instrument))
+        if spec.inverse:
+            equity *= mark  # the wallet's base units, valued in USD like the position
         return {
             "instrument": instrument,
             "balance": position.size,
@@ -181,10 +189,7 @@ class Ledger:
 
     def _flex(self) -> dict[str, Any]:
         single_pnl = sum(
-            (
-                self.exposure(n).pnl * USD_PRICES.get(n[2:].split(":")[0], Decimal(1))
-                for n in self.wallets.single
-            ),
+            (self.exposure(n).pnl * usd_per_unit(n) for n in self.wallets.single),
             _ZERO,
         )
         return self.wallets.flex_structure(self.exposure("flex"), single_pnl)

@@ -10,6 +10,7 @@ refilled so the depth stays between :data:`MIN_DEPTH` and :data:`MAX_DEPTH`.
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 import uuid
@@ -184,6 +185,10 @@ class ProductMarket:
             if bid > 0:
                 self.bids[bid] = self.random_qty(rng)
             self.asks[ask] = self.random_qty(rng)
+        # Each side's prices, ascending, kept beside the dicts so the best and the n-th best
+        # level are found without sorting (set_level keeps them in step).
+        self._bid_prices = sorted(self.bids)
+        self._ask_prices = sorted(self.asks)
         self.last = mid
         self.last_qty = self.random_qty(rng)
         self.last_time = now_ms()
@@ -205,11 +210,20 @@ class ProductMarket:
 
     def best_bid(self) -> Decimal:
         """The highest bid."""
-        return max(self.bids)
+        return self._bid_prices[-1]
 
     def best_ask(self) -> Decimal:
         """The lowest ask."""
-        return min(self.asks)
+        return self._ask_prices[0]
+
+    def _nth_best(self, side: Side, rank: int) -> Decimal:
+        """The price ``rank`` levels behind the best of ``side`` (the worst if there are fewer)."""
+        prices = self._bid_prices if side == "buy" else self._ask_prices
+        rank = min(rank, len(prices) - 1)
+        return prices[-1 - rank] if side == "buy" else prices[rank]
+
+    def _worst(self, side: Side) -> Decimal:
+        return self._bid_prices[0] if side == "buy" else self._ask_prices[-1]
 
     def mid(self) -> Decimal:
         """Half-way between the best bid and ask."""
@@ -255,7 +269,6 @@ class ProductMarket:
         side: Side = rng.choice(("buy", "sell"))
         levels = self.bids if side == "buy" else self.asks
         action = rng.random()
-        ranked = sorted(levels, reverse=side == "buy")
         if action < 0.4 or len(levels) < 2:
             # Half the new orders arrive within a few ticks of the opposite side (the spread
             # stays tight however many top levels trades and cancels take away), half deeper
@@ -270,10 +283,10 @@ class ProductMarket:
             if price > 0:
                 self._emit(out, self.set_level(side, price, self.random_qty(rng)))
         elif action < 0.6:
-            price = ranked[min(len(ranked) - 1, int(rng.expovariate(1 / 15)))]
+            price = self._nth_best(side, int(rng.expovariate(1 / 15)))
             self._emit(out, self.set_level(side, price, Decimal(0) * self.spec.qty_step))
         else:
-            price = ranked[min(len(ranked) - 1, int(rng.expovariate(1 / 25)))]
+            price = self._nth_best(side, int(rng.expovariate(1 / 25)))
             self._emit(out, self.set_level(side, price, self.random_qty(rng)))
         self._keep_depth(side, rng, out)
 
@@ -282,14 +295,14 @@ class ProductMarket:
         tick = self.spec.tick_size
         levels = self.bids if side == "buy" else self.asks
         while len(levels) < MIN_DEPTH:
-            worst = min(levels) if side == "buy" else max(levels)
+            worst = self._worst(side)
             gap = tick * rng.randint(1, 3)
             far = worst - gap if side == "buy" else worst + gap
             if far <= 0:
                 break
             self._emit(out, self.set_level(side, far, self.random_qty(rng)))
         while len(levels) > MAX_DEPTH:
-            worst = min(levels) if side == "buy" else max(levels)
+            worst = self._worst(side)
             self._emit(out, self.set_level(side, worst, Decimal(0) * self.spec.qty_step))
 
     @staticmethod
@@ -300,9 +313,13 @@ class ProductMarket:
     def set_level(self, side: Side, price: Decimal, qty: Decimal) -> dict[str, Any] | None:
         """Set one level (``qty`` 0 removes it); returns its ``book`` delta, or None if lost."""
         levels = self.bids if side == "buy" else self.asks
+        prices = self._bid_prices if side == "buy" else self._ask_prices
         if qty == 0:
-            levels.pop(price, None)
+            if levels.pop(price, None) is not None:
+                del prices[bisect.bisect_left(prices, price)]
         else:
+            if price not in levels:
+                bisect.insort(prices, price)
             levels[price] = qty
         self.seq += 1
         if self.skip > 0:
@@ -368,8 +385,8 @@ class ProductMarket:
             "timestamp": now_ms(),
             "seq": self.seq,
             "tickSize": None,
-            "bids": [{"price": p, "qty": self.bids[p]} for p in sorted(self.bids, reverse=True)],
-            "asks": [{"price": p, "qty": self.asks[p]} for p in sorted(self.asks)],
+            "bids": [{"price": p, "qty": self.bids[p]} for p in reversed(self._bid_prices)],
+            "asks": [{"price": p, "qty": self.asks[p]} for p in self._ask_prices],
         }
 
     def trade_snapshot(self) -> dict[str, Any]:

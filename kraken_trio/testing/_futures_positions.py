@@ -51,6 +51,7 @@ class Position:
         size: Signed size (negative = short).
         entry: Average entry price.
         realized: Realized PnL so far (quote currency for linear, base for inverse).
+        opened: When the position was entered (or last flipped), ms since the epoch.
     """
 
     instrument: str
@@ -58,6 +59,7 @@ class Position:
     size: Decimal = _ZERO
     entry: Decimal = _ZERO
     realized: Decimal = _ZERO
+    opened: int = 0
 
     def apply_fill(self, buy: bool, qty: Decimal, price: Decimal) -> Decimal:
         """Apply a fill of ``qty`` at ``price``; returns the PnL it realized.

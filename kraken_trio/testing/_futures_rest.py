@@ -34,6 +34,9 @@ __all__ = ["API_PREFIX", "FuturesRest"]
 
 API_PREFIX: Final = "/derivatives/api/v3/"
 _PUBLIC: Final = frozenset({"instruments", "tickers"})
+_LARGEST: Final = Decimal("1e15")
+"""Sizes and prices at or above this are refused as invalid arguments (no product comes near)."""
+_TRIGGER_SIGNALS: Final = frozenset({"mark", "index", "last", "spot"})
 
 
 class _BadArgument(Exception):
@@ -154,7 +157,7 @@ class FuturesRest:
             value = Decimal(text)
         except InvalidOperation:
             raise _BadArgument(name) from None
-        if not value.is_finite():
+        if not value.is_finite() or abs(value) >= _LARGEST:
             raise _BadArgument(name)
         return value
 
@@ -255,6 +258,9 @@ class FuturesRest:
             raise _BadArgument("orderType")
         size = self._decimal(args, "size", required=True)
         assert size is not None
+        trigger_signal = args.get("triggerSignal", "last")
+        if trigger_signal not in _TRIGGER_SIGNALS:
+            raise _BadArgument("triggerSignal")
         result = self._trader.send_order(
             symbol=symbol,
             side=side,
@@ -264,7 +270,7 @@ class FuturesRest:
             stop_price=self._decimal(args, "stopPrice"),
             reduce_only=args.get("reduceOnly", "false").lower() == "true",
             cli_ord_id=args.get("cliOrdId") or None,
-            trigger_signal=args.get("triggerSignal", "last"),
+            trigger_signal=trigger_signal,
         )
         return {"sendStatus": self._status(result, cli_ord_id=args.get("cliOrdId"))}
 
@@ -332,7 +338,7 @@ class FuturesRest:
                     "side": "long" if position.size > 0 else "short",
                     "symbol": symbol,
                     "price": position.entry,
-                    "fillTime": iso_ms(now_ms()),
+                    "fillTime": iso_ms(position.opened),
                     "size": abs(position.size),
                     "unrealizedFunding": Decimal("0.0"),
                     "pnlCurrency": spec.base if spec.inverse else spec.quote,

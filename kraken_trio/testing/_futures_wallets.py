@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
-__all__ = ["USD_PRICES", "Exposure", "Wallets", "single_wallet_name"]
+__all__ = ["USD_PRICES", "Exposure", "Wallets", "single_wallet_name", "usd_per_unit"]
 
 USD_PRICES: Final = {
     "USD": Decimal(1),
@@ -35,6 +35,12 @@ _UNIT: Final = Decimal("1e-10")
 def single_wallet_name(base: str, quote: str) -> str:
     """``F-XBT:USD``: the single-collateral wallet of inverse contracts on ``base``/``quote``."""
     return f"F-{base}:{quote}"
+
+
+def usd_per_unit(wallet: str) -> Decimal:
+    """USD value of one unit of a single-collateral wallet (``F-XBT:USD``: one XBT)."""
+    base = wallet.removeprefix("F-").split(":")[0]
+    return USD_PRICES.get(base, Decimal(1))
 
 
 @dataclass(slots=True)
@@ -109,9 +115,9 @@ class Wallets:
 
     def single_entry(self, name: str, exposure: Exposure) -> dict[str, Any]:
         """One entry of ``futures`` (a single-collateral wallet), as the feed writes it."""
-        base, quote = name[2:].split(":")
+        base, quote = name.removeprefix("F-").split(":")
         balance = self.single.get(name, _ZERO)
-        price = USD_PRICES.get(base, Decimal(1))
+        price = usd_per_unit(name)
         return {
             "name": name,
             "pair": f"{base}/{quote}",
@@ -129,10 +135,7 @@ class Wallets:
     def futures_cash_value(self) -> Decimal:
         """USD value of every single-collateral wallet."""
         return sum(
-            (
-                bal * USD_PRICES.get(n[2:].split(":")[0], Decimal(1))
-                for n, bal in self.single.items()
-            ),
+            (bal * usd_per_unit(n) for n, bal in self.single.items()),
             _ZERO,
         )
 
