@@ -30,9 +30,9 @@ import msgspec
 import trio
 
 from ._errors import ClosedError, KrakenError, RequestTimeoutError
+from ._events import Gap
 from ._proto import spot as s
 from ._rest import OrderInfo, query_orders
-from ._subscription import Gap
 
 if TYPE_CHECKING:
     from ._client import KrakenClient

@@ -19,8 +19,8 @@ from typing import Any, TextIO
 import msgspec
 import trio
 
-from .._client import open_kraken
 from .._config import WsKey
+from .._open import open_kraken
 from .._orders import Fill, OrderState, OrderTracker, OrderUpdate
 from . import Command
 from ._output import (
