@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -181,7 +182,7 @@ async def test_trackers_and_a_user_subscription_share_one_wire() -> None:
             and r.message["params"]["channel"] == "executions"
         ]
         assert methods[0] == "subscribe"
-        assert all(a != b for a, b in zip(methods, methods[1:], strict=False))
+        assert all(a != b for a, b in pairwise(methods))
         assert methods.count("subscribe") - methods.count("unsubscribe") == 1
         assert first.get(order_id) == second.get(order_id)
 
