@@ -36,6 +36,7 @@ from ._proto.channels import (
     ws_key_of,
 )
 from ._proto.ratelimit import RateGovernor
+from ._proto.spot_session import SpotDialect
 from ._rest import TokenSource
 from ._subscription import OverflowPolicy, Subscription
 from ._trading import (
@@ -178,6 +179,10 @@ class KrakenClient:
                 raise InvalidRequestError(f"no endpoint URL configured for {key}")
             conn = Connection(key, url, self)
             self._connections[key] = conn
+            dialect = conn.session.dialect
+            if key in TRADING_KEYS and isinstance(dialect, SpotDialect):
+                # Rate governor hook: an executions ack's maxratecount is the real threshold.
+                dialect.on_ack_result = self.rate_governor.observe_ack
         return conn
 
     async def connect(self, ws_key: WsKey) -> None:
