@@ -3,6 +3,10 @@
 The fake enforces Kraken's level3 counter (5 per symbol at depth 10 against 200 per second),
 the 200 symbols per level3 connection, and here a spot message rate; every refusal is
 recorded in ``fake.limits.refusals``.
+
+Today the connection core paces level3 requests at exactly 200 per second on its own clock;
+frames that bunch up in transit reach the server a little closer together, and the second
+chunk of 40 symbols is refused. With some headroom (a 190/190 bucket) the test passes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ PAIRS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="resubscription pacing: connection core")
 async def test_600_subscriptions_survive_10_reconnects_without_a_refusal() -> None:
     async with open_fake_kraken(pairs=PAIRS, update_interval=None) as fake:
@@ -39,7 +44,7 @@ async def test_600_subscriptions_survive_10_reconnects_without_a_refusal() -> No
                 level3 = sum(len(v) for v in fake.level3.live_subscriptions().values())
                 return public == 400 and level3 == 200
 
-            with trio.fail_after(120):
+            with trio.fail_after(200):  # level3 alone needs 10 x 1000 / 200 = 50 s
                 await fake.public.wait_until(all_live)
                 for _ in range(10):
                     await fake.spot_faults(WsKey.SPOT_PUBLIC_V2).drop()
