@@ -477,7 +477,7 @@ class Connection:
                 if not event.is_set():
                     raise _LinkFailed(f"no pong within {self._cfg.pong_timeout}s")
             else:
-                entry = self.session.ping(trio.current_time(), encode_spot_request)
+                entry = self.session.requests.ping(trio.current_time(), encode_spot_request)
                 if entry is None:
                     return
                 self._timer_wake.set()
@@ -612,7 +612,7 @@ class Connection:
                     await self.wait_ready()
                 if waiting.cancelled_caught:
                     raise RequestTimeoutError(method, None, cl_ord_id, sent=False)
-            sent = self.session.request(
+            sent = self.session.requests.request(
                 method,
                 params,
                 encode_spot_request,
