@@ -1,5 +1,7 @@
 """kraken_trio: a Trio-native client for Kraken's Spot WebSocket v2 and Futures WebSocket v1."""
 
+import logging as _logging
+
 from ._client import DeadMansSwitch as DeadMansSwitch
 from ._client import EventStream as EventStream
 from ._client import KrakenClient as KrakenClient
@@ -33,6 +35,10 @@ from ._proto.ratelimit import RateTier as RateTier
 from ._subscription import Subscription as Subscription
 
 __version__ = "0.1.0"
+
+# A library configures no logging: without a handler of the application's, Python's last-resort
+# handler would print our warnings to stderr, errors the caller already catches included.
+_logging.getLogger("kraken_trio").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AuthenticationError",

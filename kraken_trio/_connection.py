@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
 import trio
 
 from ._config import Config, WsKey
@@ -41,6 +42,7 @@ from ._proto.codec import encode_futures
 from ._proto.correlator import Pending, Waker
 from ._proto.futures import FuturesChallengeRequest
 from ._proto.futures_session import FuturesDialect
+from ._proto.hints import refusal_hint
 from ._proto.livestate import live_state_for
 from ._proto.session import Session
 from ._proto.spot_session import SpotDialect, encode_spot_request
@@ -118,6 +120,8 @@ class Connection:
         self._pong_event: trio.Event | None = None
         self._ping_counter = 0
         self._authing = False
+        self._abort: KrakenError | None = None
+        self.last_failure: BaseException | None = None  # why the last link ended or failed
         self.stats: ConnectionStatistics = self.session.stats
 
     def __repr__(self) -> str:
@@ -169,6 +173,12 @@ class Connection:
     def waker(self) -> trio.Event:
         """A fresh event for the session's waiters."""
         return trio.Event()
+
+    def abort(self, error: KrakenError) -> None:
+        """The endpoint cannot serve this connection (it speaks another protocol): give up
+        for good with ``error`` instead of reconnecting."""
+        self._abort = error
+        self._fail_link(_LinkFailed(str(error)))
 
     def need_auth(self) -> None:
         """The server refused the token or challenge: renew it on the live link."""
@@ -247,6 +257,10 @@ class Connection:
                     failure: BaseException = exc
                 else:
                     failure = self._link_failure or ConnectionLostError("link ended")
+                self.last_failure = failure
+                if self._abort is not None:
+                    self._set_fatal(self._abort)
+                    return
                 if self.closing:
                     return
                 if trio.current_time() >= healthy_at:
@@ -553,9 +567,12 @@ class Connection:
             if self._fatal is not None:
                 raise self._fatal
             if any(w.state != "active" for w in wires):
-                raise RequestTimeoutError(
+                error = RequestTimeoutError(
                     "subscribe", None, sent=any(w.state == "pending" for w in wires)
                 )
+                if not self.session.up and self.last_failure is not None:
+                    raise error from self.last_failure  # the link never came up: say why
+                raise error
         except BaseException:
             self.session.detach(inbox, wires, trio.current_time())
             raise
@@ -611,7 +628,9 @@ class Connection:
                 with trio.move_on_at(deadline) as waiting:
                     await self.wait_ready()
                 if waiting.cancelled_caught:
-                    raise RequestTimeoutError(method, None, cl_ord_id, sent=False)
+                    raise RequestTimeoutError(
+                        method, None, cl_ord_id, sent=False
+                    ) from self.last_failure
             sent = self.session.requests.request(
                 method,
                 params,
@@ -642,7 +661,7 @@ class Connection:
                 session.correlator.discard(call)
             if barrier is not None and not barrier.done.is_set():
                 session.correlator.discard(barrier)
-        return _replies_or_raise(call)
+        return _replies_or_raise(call, self.key)
 
     # ================================================================ statistics
 
@@ -661,7 +680,7 @@ async def _wait(waker: Waker) -> None:
     await waker.wait()
 
 
-def _replies_or_raise(call: Pending) -> list[Any]:
+def _replies_or_raise(call: Pending, key: WsKey) -> list[Any]:
     from ._errors import KrakenAPIError
     from ._proto.channels import is_auth_error
 
@@ -673,12 +692,18 @@ def _replies_or_raise(call: Pending) -> list[Any]:
     failed = [r for r in replies if not r.success]
     if failed:
         text = "; ".join(dict.fromkeys(r.error or "unknown error" for r in failed))
-        if is_auth_error(text):
-            raise AuthenticationError(text, call.method, call.req_id)
-        raise KrakenAPIError(text, call.method, call.req_id)
+        params = call.payload[0] if call.payload is not None else None
+        fields = msgspec.structs.asdict(params) if isinstance(params, msgspec.Struct) else {}
+        hint = refusal_hint(text, call.method, fields, str(key))
+        cls = AuthenticationError if is_auth_error(text) else KrakenAPIError
+        raise cls(text, call.method, call.req_id, hint)
     return replies
 
 
 def _describe(exc: BaseException) -> str:
+    """An error for a log line or event: the library's public error names, never internal
+    class names."""
     text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, KrakenError):
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text or "the link ended"

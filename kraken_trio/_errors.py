@@ -71,17 +71,23 @@ class KrakenAPIError(KrakenError):
         error: Kraken's error text, verbatim (for example ``"EOrder:Insufficient funds"``).
         method: The request's method (``"add_order"``, ``"subscribe"``, ...).
         req_id: The request's ``req_id``, if one was sent.
+        hint: What to change, where kraken_trio can tell (``"symbols are upper case: try
+            'BTC/USD'"``); ``None`` otherwise.
     """
 
-    def __init__(self, error: str, method: str = "", req_id: int | None = None) -> None:
-        super().__init__(error, method, req_id)
+    def __init__(
+        self, error: str, method: str = "", req_id: int | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(error, method, req_id, hint)
         self.error = error
         self.method = method
         self.req_id = req_id
+        self.hint = hint
 
     def __str__(self) -> str:
         where = f"{self.method} (req_id={self.req_id})" if self.method else "request"
-        return f"{where} failed: {self.error}"
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{where} failed: {self.error}{hint}"
 
 
 class SubscriptionError(KrakenAPIError):

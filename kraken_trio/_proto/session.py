@@ -37,6 +37,7 @@ from .._events import ConnectionStatistics, Gap, LifecycleEvent
 from .channels import is_auth_error as _auth_refused
 from .channels import is_token_error as _token_refused
 from .correlator import Correlator, Pending
+from .hints import refusal_hint
 from .livestate import LiveState, SpotBookState
 from .pacing import Pacer
 from .requests import Requests
@@ -434,13 +435,22 @@ class Session:
             return
         if not self.key.is_futures and _token_refused(text) and self.retry_with_fresh_auth(wires):
             return
-        error: KrakenAPIError = (
-            AuthenticationError(text, "subscribe", req_id)
-            if _auth_refused(text)
-            else SubscriptionError(text, "subscribe", req_id)
-        )
+        error = self._refusal(text, req_id, wires, private=_auth_refused(text))
         for wire in wires:
             self._refuse(wire, error)
+
+    def _refusal(
+        self, text: str, req_id: int | None, wires: list[Wire], *, private: bool
+    ) -> KrakenAPIError:
+        """The error of a refused subscribe, with a hint on what to change where one helps."""
+        first = wires[0]
+        symbols = [w.symbol for w in wires if w.symbol is not None]
+        params: dict[str, object] = dict(first.params)
+        if symbols:
+            params["product_ids" if self.key.is_futures else "symbol"] = symbols
+        hint = refusal_hint(text, first.channel, params, str(self.key))
+        cls = AuthenticationError if private else SubscriptionError
+        return cls(text, "subscribe", req_id, hint)
 
     def on_unsubscribed(self, key: Hashable | None, req_id: int | None) -> None:
         """The server acked (or refused) an unsubscribe: the wire is gone either way."""
@@ -470,13 +480,10 @@ class Session:
         waiting = [e for e in self.correlator if e.kind == "subscribe"]
         if len(waiting) == 1:
             entry = waiting[0]
-            error: KrakenAPIError = (
-                AuthenticationError(text, "subscribe")
-                if private
-                else SubscriptionError(text, "subscribe")
-            )
-            for wire in list(entry.wires):
-                if wire.state == "pending" and wire.request is entry:
+            wires = [w for w in entry.wires if w.state == "pending" and w.request is entry]
+            if wires:
+                error = self._refusal(text, None, wires, private=private)
+                for wire in wires:
                     self._refuse(wire, error)
             return
         log.warning("[%s] server error nobody can be blamed for: %s", self.key, text)

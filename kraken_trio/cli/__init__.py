@@ -44,9 +44,12 @@ COMMAND_MODULES: list[str] = [
 
 def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
+    from .. import __version__
+
     parser = argparse.ArgumentParser(
         prog="kraken-trio", description="Kraken WebSocket tools built on kraken_trio."
     )
+    parser.add_argument("--version", action="version", version=f"kraken-trio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in modules:
         module = importlib.import_module(name)

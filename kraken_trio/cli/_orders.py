@@ -150,7 +150,7 @@ async def _show(
         view.feed(update)
         if screen is None:
             await lines.write(order_record("update", update))
-        elif screen.due():
+        else:  # order updates are few: draw each
             screen.draw(view.render(screen.size()[1]))
         count += 1
         if args.count and count >= args.count:

@@ -1,7 +1,7 @@
 """The Futures WebSocket v1 part of the fake Kraken exchange.
 
 One :class:`FuturesExchange` is one server on loopback that speaks Kraken's Futures WebSocket v1
-(``wss://futures.kraken.com/ws/v1``) as ``../shared/kraken-protocol.md`` section 7 documents it:
+(``wss://futures.kraken.com/ws/v1``) as Kraken documents it:
 public feeds (``book``, ``ticker``, ``ticker_lite``, ``trade``, ``heartbeat``) over a seeded
 synthetic market, and private feeds behind the challenge handshake, driven by a scripted
 :class:`FuturesAccount`. The real exchange serves public and private feeds on one URL, and so does
