@@ -26,11 +26,13 @@ from ._proto.auth import Credentials
 from ._proto.channels import (
     BOOK_DEPTHS,
     L3_DEPTHS,
+    TRADING_KEYS,
     check_member,
     plan_subscription,
     ws_key_of,
 )
 from ._proto.ratelimit import RateGovernor
+from ._proto.spot_session import SpotDialect
 from ._rest import TokenSource
 from ._subscription import OverflowPolicy, Subscription
 from ._trading_client import DeadMansSwitch, TradingClient
@@ -145,6 +147,10 @@ class KrakenClient(TradingClient):
                 raise InvalidRequestError(f"no endpoint URL configured for {key}")
             conn = Connection(key, url, self)
             self._connections[key] = conn
+            dialect = conn.session.dialect
+            if key in TRADING_KEYS and isinstance(dialect, SpotDialect):
+                # Rate governor hook: an executions ack's maxratecount is the real threshold.
+                dialect.on_ack_result = self.rate_governor.observe_ack
         return conn
 
     async def connect(self, ws_key: WsKey) -> None:
