@@ -149,8 +149,11 @@ class KrakenClient(TradingClient):
             self._connections[key] = conn
             dialect = conn.session.dialect
             if key in TRADING_KEYS and isinstance(dialect, SpotDialect):
-                # Rate governor hook: an executions ack's maxratecount is the real threshold.
+                # Rate governor hooks: an executions ack's maxratecount is the real threshold,
+                # and every executions message (whoever subscribed) tells of orders placed,
+                # amended and closed, and of the server's counter values.
                 dialect.on_ack_result = self.rate_governor.observe_ack
+                dialect.on_executions = self.rate_governor.observe
         return conn
 
     async def connect(self, ws_key: WsKey) -> None:
