@@ -357,3 +357,21 @@ def test_latest_never_swallows_gap_markers() -> None:
     gaps = [i for i in items if isinstance(i, Gap)]
     assert len(gaps) + inbox.lost >= 10  # every marker is seen, or counted as lost
     assert inbox.pending_lost == inbox.lost
+
+
+def test_resubscribing_while_the_unsubscribe_waits_for_its_turn_keeps_the_subscription() -> None:
+    # The storm found it: leaving and rejoining a channel while the pacer still held the
+    # unsubscribe sent a second subscribe, which Kraken refuses ("Already subscribed").
+    s, host = session()
+    first = User()
+    wires = s.attach(first, "ticker", ["BTC/USD"], {}, 0.0)
+    ack(s, "ticker", "BTC/USD", host.sent[0]["req_id"])
+    s.pacer.reset(0.0)
+    s.pacer._tokens = 0.0  # the bucket is empty: the unsubscribe must wait
+    s.detach(first, wires, 0.0)
+    again = User()
+    (wire,) = s.attach(again, "ticker", ["BTC/USD"], {}, 0.0)
+    s.tick(10.0)  # the bucket refilled long ago
+    assert [f["method"] for f in host.sent] == ["subscribe"]
+    assert wire.state == "active"
+    assert wire.acked.is_set()

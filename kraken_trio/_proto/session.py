@@ -233,6 +233,15 @@ class Session:
         for symbol in symbols:
             key = self.dialect.route_key(channel, symbol, params)
             wire = self.wires.get(key)
+            if (
+                wire is not None
+                and wire.state == "unsubscribing"
+                and wire.request is None
+                and wire.error is None
+            ):
+                # Its unsubscribe is still queued (paced), not sent: the server still has the
+                # subscription, so keep it instead of subscribing again ("Already subscribed").
+                wire.state = "active"
             if wire is not None and (wire.state == "unsubscribing" or wire.error is not None):
                 # Leaving, or refused: a new wire replaces it (late acks are told apart).
                 del self.wires[key]

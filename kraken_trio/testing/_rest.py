@@ -118,6 +118,7 @@ class RestFaults:
     def __init__(self) -> None:
         self.delay = 0.0
         self._auth_rejects = 0
+        self._failures: list[str] = []
 
     def __repr__(self) -> str:
         return f"RestFaults(delay={self.delay}, auth_rejects={self._auth_rejects})"
@@ -132,6 +133,15 @@ class RestFaults:
             self._auth_rejects -= 1
             return True
         return False
+
+    def fail_next(self, n: int = 1, error: str = "EAPI:Rate limit exceeded") -> None:
+        """Answer the next ``n`` private requests with a transient Kraken ``error``
+        (``EAPI:Rate limit exceeded``, ``EAPI:Invalid nonce``, ``EService:Unavailable``...)."""
+        self._failures.extend([error] * n)
+
+    def take_failure(self) -> str | None:
+        """Consume one pending transient failure (its error text), if any."""
+        return self._failures.pop(0) if self._failures else None
 
 
 class RestServer:
@@ -312,6 +322,9 @@ class RestServer:
         secret = self._credentials.get(key)
         if secret is None or self.faults.take_auth_reject():
             return "EAPI:Invalid key"
+        failure = self.faults.take_failure()
+        if failure is not None:
+            return failure
         if headers.get("content-type", "").startswith("application/json"):
             try:
                 decoded = json.loads(body)
