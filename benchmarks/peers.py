@@ -3,9 +3,14 @@
 The spec names the ``peer`` (``kraken_trio``, ``sdk`` for python-kraken-sdk, ``ccxt`` for
 ccxt.pro, ``raw`` for the minimal trio+wsproto client, ``sink`` for the sender-rate probe),
 the ``scenario`` (``stream``, ``book``, ``order``, ``fanout``, ``idle``) and the replay
-server's ``port``. The last line printed is ``RESULT <json>``: messages, elapsed seconds
-(first message to last), process CPU seconds over the same window (user + system, all
-threads), peak RSS in KiB, and scenario extras (latencies, validity, RSS deltas).
+server's ``port``; ``tls`` makes every WebSocket ``wss://`` (the CA is trusted through
+``SSL_CERT_FILE``, set by the parent). The last line printed is ``RESULT <json>``: messages,
+elapsed seconds (first message to last), process CPU seconds over the same window (user +
+system, all threads), peak RSS in KiB, and scenario extras (latencies, validity, RSS
+deltas). A run that ends in a failure of the client (kraken_trio's ``OverrunError``, a book
+resync) still prints a result, with ``failed`` saying what happened and when.
+
+kraken_trio runs with its default settings everywhere: no ``buffer_size`` or other option.
 
 Patches to peers (URLs only, plus ccxt's markets fed offline instead of a REST lookup):
 python-kraken-sdk takes ``ws_url``/``rest_url`` arguments, and its ``SpotOrderBookClient``
@@ -86,8 +91,12 @@ class Window:
         }
 
 
+def ws_base(spec: dict[str, Any]) -> str:
+    return f"{'wss' if spec.get('tls') else 'ws'}://127.0.0.1:{spec['port']}"
+
+
 def ws_url(spec: dict[str, Any]) -> str:
-    return f"ws://127.0.0.1:{spec['port']}/v2"
+    return ws_base(spec) + "/v2"
 
 
 def rest_url(spec: dict[str, Any]) -> str:
@@ -100,30 +109,40 @@ def rest_url(spec: dict[str, Any]) -> str:
 async def kt_stream(spec: dict[str, Any]) -> dict[str, Any]:
     import trio
 
-    from kraken_trio import WsKey, open_kraken
+    from kraken_trio import OverrunError, WsKey, open_kraken
 
     count, duration = spec["count"], spec["duration"]
     win = Window()
     n = 0
-    async with (
-        open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k,
-        k.subscribe(
-            "book", symbol=[BOOK_SYMBOL], depth=spec.get("depth", 10), buffer_size=spec["buffer"]
-        ) as sub,
-    ):
-        deadline = 0.0
-        checksum = 0
-        async for msg in sub:
-            if not win.started:
-                win.start()
-                deadline = trio.current_time() + duration
-                continue
-            checksum ^= msg.data[0].checksum  # touch the typed struct
-            n += 1
-            if n >= count or trio.current_time() > deadline:
-                break
+    failed = None
+    try:
+        async with (
+            open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k,
+            k.subscribe("book", symbol=[BOOK_SYMBOL], depth=spec.get("depth", 10)) as sub,
+        ):
+            deadline = 0.0
+            checksum = 0
+            async for msg in sub:
+                if not win.started:
+                    win.start()
+                    deadline = trio.current_time() + duration
+                    continue
+                checksum ^= msg.data[0].checksum  # touch the typed struct
+                n += 1
+                if n >= count or trio.current_time() > deadline:
+                    break
+            win.stop()
+    except* OverrunError as group:
         win.stop()
-    return win.result(n)
+        failed = overrun_text(group, n)
+    return win.result(n, failed=failed)
+
+
+def overrun_text(group: BaseExceptionGroup[Any], messages: int) -> str:
+    """What a failed row says: which error, after how many messages."""
+    return (
+        f"{type(group.exceptions[0]).__name__} after {messages:,} messages ({group.exceptions[0]})"
+    )
 
 
 async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +154,7 @@ async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
     win = Window()
     n = 0
     resyncs = 0
+    failed = None
     async with open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k:
         events = k.events()
 
@@ -150,19 +170,27 @@ async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
             if hasattr(k, "book"):
                 deadline = 0.0
                 best = None
-                async with k.book(BOOK_SYMBOL, depth=depth, buffer_size=spec["buffer"]) as book:
-                    async for _ in book:
+                first = 0
+                async with k.book(BOOK_SYMBOL, depth=depth) as book:
+                    async for event in book:
+                        if event.kind != "snapshot" and event.kind != "update":
+                            # The replay cannot serve a resync (its stream goes on past a
+                            # fresh snapshot): stop here and report it.
+                            failed = f"book {event.kind} after {n:,} updates"
+                            break
                         if not win.started:
                             win.start()
                             deadline = trio.current_time() + duration
+                            first = book.updates
                             continue
                         best = book.best_bid
-                        n += 1
+                        # Updates applied (a book may fold several into one event).
+                        n = book.updates - first
                         if n >= count or trio.current_time() > deadline:
                             break
                     win.stop()
                     top = book.bids(10)
-                valid = resyncs == 0 and best is not None and len(top) == 10
+                valid = failed is None and resyncs == 0 and best is not None and len(top) == 10
             else:  # until k.book exists: what a user writes by hand with the public L2Book
                 from kraken_trio._proto.book import L2Book
 
@@ -173,9 +201,7 @@ async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
                         pair = next(p for p in msg.data.pairs if p.symbol == BOOK_SYMBOL)
                         break
                 lb = L2Book(BOOK_SYMBOL, depth, pair.price_precision, pair.qty_precision)
-                async with k.subscribe(
-                    "book", symbol=[BOOK_SYMBOL], depth=depth, buffer_size=spec["buffer"]
-                ) as sub:
+                async with k.subscribe("book", symbol=[BOOK_SYMBOL], depth=depth) as sub:
                     deadline = 0.0
                     async for msg in sub:
                         data = msg.data[0]
@@ -196,18 +222,41 @@ async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
                 valid = mismatches == 0
             events.close()
             nursery.cancel_scope.cancel()
-    return win.result(n, valid=valid, resyncs=resyncs, api=api)
+    return win.result(n, valid=valid, resyncs=resyncs, api=api, failed=failed)
 
 
 ORDER_QTY = Decimal("0.001")
 LIMIT_PRICE = Decimal("50000.0")
 
 
+async def order_round_trips(k: Any, count: int, warmup: int, win: Window) -> list[int]:
+    """``warmup + count`` awaited ``add_order`` calls; the window spans the last ``count``.
+
+    Returns their latencies in ns. The order scenario and the order-under-load scenario
+    both measure this one path.
+    """
+    latencies: list[int] = []
+    for i in range(warmup + count):
+        if i == warmup:
+            win.start()
+        t = time.perf_counter_ns()
+        result = await k.add_order(
+            order_type="limit",
+            side="buy",
+            symbol=BOOK_SYMBOL,
+            order_qty=ORDER_QTY,
+            limit_price=LIMIT_PRICE,
+        )
+        latencies.append(time.perf_counter_ns() - t)
+        if not result.order_id:
+            raise SystemExit("add_order returned no order_id")
+    win.stop()
+    return latencies[warmup:]
+
+
 async def kt_order(spec: dict[str, Any]) -> dict[str, Any]:
     from kraken_trio import WsKey, open_kraken
 
-    count, warmup = spec["count"], spec["warmup"]
-    latencies: list[int] = []
     win = Window()
     async with open_kraken(
         API_KEY,
@@ -216,22 +265,8 @@ async def kt_order(spec: dict[str, Any]) -> dict[str, Any]:
         rest_url=rest_url(spec),
     ) as k:
         await k.connect(WsKey.SPOT_PRIVATE_V2)
-        for i in range(warmup + count):
-            if i == warmup:
-                win.start()
-            t = time.perf_counter_ns()
-            result = await k.add_order(
-                order_type="limit",
-                side="buy",
-                symbol=BOOK_SYMBOL,
-                order_qty=ORDER_QTY,
-                limit_price=LIMIT_PRICE,
-            )
-            latencies.append(time.perf_counter_ns() - t)
-            if not result.order_id:
-                raise SystemExit("add_order returned no order_id")
-        win.stop()
-    return win.result(count, latencies_ns=latencies[warmup:])
+        latencies = await order_round_trips(k, spec["count"], spec["warmup"], win)
+    return win.result(spec["count"], latencies_ns=latencies)
 
 
 async def kt_fanout(spec: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +274,7 @@ async def kt_fanout(spec: dict[str, Any]) -> dict[str, Any]:
 
     import trio
 
-    from kraken_trio import Gap, WsKey, open_kraken
+    from kraken_trio import Gap, OverrunError, WsKey, open_kraken
     from kraken_trio._proto import spot as s
 
     symbols = spec["symbols"]
@@ -251,69 +286,72 @@ async def kt_fanout(spec: dict[str, Any]) -> dict[str, Any]:
     ready = trio.Event()
     n_books = spec["book_subscribers"]
 
-    async with open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k:
-        await k.connect(WsKey.SPOT_PUBLIC_V2)
-        rss0 = current_rss_kib()
-        async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
-            ticker = await stack.enter_async_context(
-                k.subscribe("ticker", symbol=symbols, buffer_size=spec["buffer"])
-            )
-            trade = await stack.enter_async_context(
-                k.subscribe("trade", symbol=symbols, buffer_size=spec["buffer"])
-            )
-            books = [
-                await stack.enter_async_context(
-                    k.subscribe("book", symbol=[BOOK_SYMBOL], depth=10, buffer_size=spec["buffer"])
-                )
-                for _ in range(n_books)
-            ]
+    failed = None
+    rss0 = rss1 = 0
+    try:
+        async with open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k:
+            await k.connect(WsKey.SPOT_PUBLIC_V2)
+            rss0 = current_rss_kib()
+            async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
+                ticker = await stack.enter_async_context(k.subscribe("ticker", symbol=symbols))
+                trade = await stack.enter_async_context(k.subscribe("trade", symbol=symbols))
+                books = [
+                    await stack.enter_async_context(
+                        k.subscribe("book", symbol=[BOOK_SYMBOL], depth=10)
+                    )
+                    for _ in range(n_books)
+                ]
 
-            def check_ready() -> None:
-                if (
-                    snapshots["ticker"] >= len(symbols)
-                    and snapshots["trade"] >= len(symbols)
-                    and snapshots["book"] >= 1
-                ):
-                    ready.set()
+                def check_ready() -> None:
+                    if (
+                        snapshots["ticker"] >= len(symbols)
+                        and snapshots["trade"] >= len(symbols)
+                        and snapshots["book"] >= 1
+                    ):
+                        ready.set()
 
-            async def consume(sub: Any, wire: bool) -> None:
-                async for msg in sub:
-                    if isinstance(msg, Gap):
-                        # A later book subscriber's join resyncs the shared wire: the others
-                        # see a gap, then the fresh snapshot (counted as a snapshot below).
-                        counts["gaps"] += 1
-                        continue
-                    if msg.type == "snapshot":
-                        key = (
-                            "book"
-                            if isinstance(msg, s.BookMessage)
-                            else ("ticker" if isinstance(msg, s.TickerMessage) else "trade")
-                        )
-                        snapshots[key] += 1
-                        check_ready()
-                        continue
-                    if wire:
-                        counts["wire"] += 1
-                        if counts["wire"] >= total:
-                            done.set()
-                    else:
-                        counts["book_copies"] += 1
+                async def consume(sub: Any, wire: bool) -> None:
+                    async for msg in sub:
+                        if isinstance(msg, Gap):
+                            # A later book subscriber's join resyncs the shared wire: the others
+                            # see a gap, then the fresh snapshot (counted as a snapshot below).
+                            counts["gaps"] += 1
+                            continue
+                        if msg.type == "snapshot":
+                            key = (
+                                "book"
+                                if isinstance(msg, s.BookMessage)
+                                else ("ticker" if isinstance(msg, s.TickerMessage) else "trade")
+                            )
+                            snapshots[key] += 1
+                            check_ready()
+                            continue
+                        if wire:
+                            counts["wire"] += 1
+                            if counts["wire"] >= total:
+                                done.set()
+                        else:
+                            counts["book_copies"] += 1
 
-            nursery.start_soon(consume, ticker, True)
-            nursery.start_soon(consume, trade, True)
-            for i, b in enumerate(books):
-                nursery.start_soon(consume, b, i == 0)
-            with trio.move_on_after(30):
-                await ready.wait()
-            if not ready.is_set():
-                raise SystemExit(f"fan-out: snapshots never all arrived: {snapshots}")
-            rss1 = current_rss_kib()
-            win.start()
-            await stack.enter_async_context(k.subscribe("ticker", symbol=[GO_SYMBOL]))
-            with trio.move_on_after(duration):
-                await done.wait()
-            win.stop()
-            nursery.cancel_scope.cancel()
+                nursery.start_soon(consume, ticker, True)
+                nursery.start_soon(consume, trade, True)
+                for i, b in enumerate(books):
+                    nursery.start_soon(consume, b, i == 0)
+                with trio.move_on_after(30):
+                    await ready.wait()
+                if not ready.is_set():
+                    raise SystemExit(f"fan-out: snapshots never all arrived: {snapshots}")
+                rss1 = current_rss_kib()
+                win.start()
+                await stack.enter_async_context(k.subscribe("ticker", symbol=[GO_SYMBOL]))
+                with trio.move_on_after(duration):
+                    await done.wait()
+                win.stop()
+                nursery.cancel_scope.cancel()
+    except* OverrunError as group:
+        win.stop()
+        failed = overrun_text(group, counts["wire"])
+
     subs = 2 * len(symbols) + n_books
     return win.result(
         counts["wire"],
@@ -322,6 +360,7 @@ async def kt_fanout(spec: dict[str, Any]) -> dict[str, Any]:
         rss_per_sub_kib=(rss1 - rss0) / subs,
         subscriptions=subs,
         book_copies=counts["book_copies"],
+        failed=failed,
     )
 
 
@@ -425,7 +464,7 @@ def _sdk_point_at(spec: dict[str, Any]) -> str:
     from kraken.base_api import SpotClient
     from kraken.spot.websocket import SpotWSClientBase
 
-    base = f"ws://127.0.0.1:{spec['port']}"  # the SDK appends "/v2" itself
+    base = ws_base(spec)  # the SDK appends "/v2" itself
     SpotWSClientBase.WS_URL = base
     SpotWSClientBase.AUTH_WS_URL = base
     SpotClient.URL = rest_url(spec)
@@ -775,6 +814,10 @@ def sink(spec: dict[str, Any]) -> dict[str, Any]:
 
     expected = spec["bytes"]
     sock = socket.create_connection(("127.0.0.1", spec["port"]))
+    if spec.get("tls"):
+        import ssl
+
+        sock = ssl.create_default_context().wrap_socket(sock, server_hostname="127.0.0.1")
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
@@ -831,7 +874,12 @@ TRIO_PEERS = {"kraken_trio", "raw"}
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement in this process."""
-    fn = RUNNERS[(spec["peer"], spec["scenario"])]
+    if spec["scenario"] == "order_load":
+        from .order_load import kt_order_load
+
+        fn: Any = kt_order_load
+    else:
+        fn = RUNNERS[(spec["peer"], spec["scenario"])]
     if spec.get("whatif"):
         from .whatif import apply
 
