@@ -17,7 +17,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .peers import API_KEY, API_SECRET, Window, order_round_trips, rest_url, ws_url
+from .peers import (
+    API_KEY,
+    API_SECRET,
+    ResyncWatch,
+    Window,
+    order_round_trips,
+    rest_url,
+    ws_url,
+)
 from .streams import BOOK_SYMBOL
 
 
@@ -48,18 +56,22 @@ async def kt_order_load(spec: dict[str, Any]) -> dict[str, Any]:
             def public_read() -> int:
                 return k.statistics()[WsKey.SPOT_PUBLIC_V2].messages
 
+            resyncs = ResyncWatch(k)
             async with k.book(BOOK_SYMBOL, depth=10) as book, trio.open_nursery() as nursery:
                 synced, loaded = trio.Event(), trio.Event()
 
                 async def follow() -> None:
                     nonlocal failed
                     async for event in book:
-                        if event.kind not in ("snapshot", "update"):
+                        if event.kind not in ("snapshot", "update") and failed is None:
                             failed = f"book {event.kind} after {book.updates:,} updates"
+                            if event.kind == "resync":
+                                failed += f" ({await resyncs.first_reason()})"
                         synced.set()
                         if book.updates:
                             loaded.set()
 
+                nursery.start_soon(resyncs.run)
                 nursery.start_soon(follow)
                 with trio.fail_after(30):  # the book is live (and, under load, moving)
                     await synced.wait()

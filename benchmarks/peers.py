@@ -145,6 +145,34 @@ def overrun_text(group: BaseExceptionGroup[Any], messages: int) -> str:
     )
 
 
+class ResyncWatch:
+    """The reasons of a client's ``resync`` lifecycle events, as they arrive.
+
+    Run :meth:`run` in a nursery; a failed row quotes :meth:`first_reason`.
+    """
+
+    def __init__(self, k: Any) -> None:
+        import trio
+
+        self.events = k.events()
+        self.reasons: list[str] = []
+        self.seen = trio.Event()
+
+    async def run(self) -> None:
+        async for event in self.events:
+            if event.kind == "resync":
+                self.reasons.append(event.detail)
+                self.seen.set()
+
+    async def first_reason(self) -> str:
+        """The first resync's reason, once its event arrived (a bounded wait)."""
+        import trio
+
+        with trio.move_on_after(2):
+            await self.seen.wait()
+        return self.reasons[0] if self.reasons else "no reason reported"
+
+
 async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
     import trio
 
@@ -153,76 +181,39 @@ async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
     count, duration, depth = spec["count"], spec["duration"], spec["depth"]
     win = Window()
     n = 0
-    resyncs = 0
     failed = None
+    best = None
     async with open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k:
-        events = k.events()
-
-        async def watch_events() -> None:
-            nonlocal resyncs
-            async for event in events:
-                if event.kind == "resync":
-                    resyncs += 1
-
+        resyncs = ResyncWatch(k)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch_events)
-            api = "k.book"
-            if hasattr(k, "book"):
-                deadline = 0.0
-                best = None
-                first = 0
-                async with k.book(BOOK_SYMBOL, depth=depth) as book:
-                    async for event in book:
-                        if event.kind != "snapshot" and event.kind != "update":
-                            # The replay cannot serve a resync (its stream goes on past a
-                            # fresh snapshot): stop here and report it.
-                            failed = f"book {event.kind} after {n:,} updates"
-                            break
-                        if not win.started:
-                            win.start()
-                            deadline = trio.current_time() + duration
-                            first = book.updates
-                            continue
-                        best = book.best_bid
-                        # Updates applied (a book may fold several into one event).
-                        n = book.updates - first
-                        if n >= count or trio.current_time() > deadline:
-                            break
-                    win.stop()
-                    top = book.bids(10)
-                valid = failed is None and resyncs == 0 and best is not None and len(top) == 10
-            else:  # until k.book exists: what a user writes by hand with the public L2Book
-                from kraken_trio._proto.book import L2Book
-
-                api = "subscribe+L2Book"
-                mismatches = 0
-                async with k.subscribe("instrument") as inst:
-                    async for msg in inst:
-                        pair = next(p for p in msg.data.pairs if p.symbol == BOOK_SYMBOL)
+            nursery.start_soon(resyncs.run)
+            deadline = 0.0
+            first = 0
+            async with k.book(BOOK_SYMBOL, depth=depth) as book:
+                async for event in book:
+                    if event.kind != "snapshot" and event.kind != "update":
+                        # The replay cannot serve a resync (its stream goes on past a fresh
+                        # snapshot): stop here and report it.
+                        win.stop()
+                        failed = f"book {event.kind} after {n:,} updates"
+                        if event.kind == "resync":
+                            failed += f" ({await resyncs.first_reason()})"
                         break
-                lb = L2Book(BOOK_SYMBOL, depth, pair.price_precision, pair.qty_precision)
-                async with k.subscribe("book", symbol=[BOOK_SYMBOL], depth=depth) as sub:
-                    deadline = 0.0
-                    async for msg in sub:
-                        data = msg.data[0]
-                        if msg.type == "snapshot":
-                            lb.apply_snapshot(data.bids, data.asks)
-                        else:
-                            lb.apply_update(data.bids, data.asks)
-                        if not lb.verify(data.checksum):
-                            mismatches += 1
-                        if not win.started:
-                            win.start()
-                            deadline = trio.current_time() + duration
-                            continue
-                        n += 1
-                        if n >= count or trio.current_time() > deadline:
-                            break
-                    win.stop()
-                valid = mismatches == 0
-            events.close()
+                    if not win.started:
+                        win.start()
+                        deadline = trio.current_time() + duration
+                        first = book.updates
+                        continue
+                    best = book.best_bid
+                    # Updates applied (a book may fold several into one event).
+                    n = book.updates - first
+                    if n >= count or trio.current_time() > deadline:
+                        win.stop()
+                        break
+                top = book.bids(10)
             nursery.cancel_scope.cancel()
-    return win.result(n, valid=valid, resyncs=resyncs, api=api, failed=failed)
+    valid = failed is None and not resyncs.reasons and best is not None and len(top) == 10
+    return win.result(n, valid=valid, resyncs=len(resyncs.reasons), failed=failed)
 
 
 ORDER_QTY = Decimal("0.001")
