@@ -252,10 +252,8 @@ def scenario_stream_and_book(
             tls = scheme == "wss"
             link = {"port": info["port"], "tls": tls, "ca": info["ca"] if tls else None}
             suffix = " wss" if tls else ""
-            # ccxt and the what-if rows run over ws:// only (see docs/benchmarks.md).
             clients: list[str] = [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]
-            if tls:
-                clients = [p for p in clients if p != "ccxt"]
+            # The what-if rows measure a proposal once, over ws://.
             with_whatif = whatif and not tls and "kraken_trio" in peers
             if "stream" in which:
                 stream_rows(cfg, clients, with_whatif, link, suffix, counts[10], info, rows)

@@ -686,7 +686,10 @@ def _ccxt_market(symbol: str) -> dict[str, Any]:
 def _ccxt_exchange(spec: dict[str, Any], symbols: list[str] | None = None) -> Any:
     import ccxt.pro
 
-    ex = ccxt.pro.kraken({"enableRateLimit": False})
+    options: dict[str, Any] = {"enableRateLimit": False}
+    if spec.get("ca"):  # ccxt trusts certifi's bundle only, unless given a CA file
+        options["cafile"] = spec["ca"]
+    ex = ccxt.pro.kraken(options)
     ex.urls["api"]["ws"]["publicV2"] = ws_url(spec)
     ex.urls["api"]["public"] = rest_url(spec) + "/0/public"
     # Offline markets: load_markets() would fetch AssetPairs/Assets from api.kraken.com.
