@@ -211,6 +211,13 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def rate_text(row: Row) -> str:
+    """A row's rate for the progress log (FAILED when no run succeeded)."""
+    if row.rate is None:
+        return "FAILED" if row.failures else "-"
+    return f"{row.rate:,.0f} msg/s"
+
+
 # ------------------------------------------------------------------------------ scenarios
 
 
@@ -298,7 +305,7 @@ def stream_rows(
     group = interleaved(group, specs, cfg.runs)
     rows.extend(group)
     for row in group:
-        log(f"  {name} {row.peer}: {row.rate or 0:,.0f} msg/s")
+        log(f"  {name} {row.peer}: {rate_text(row)}")
 
 
 def book_rows(
@@ -328,7 +335,7 @@ def book_rows(
     group = interleaved(group, specs, cfg.runs)
     rows.extend(group)
     for row in group:
-        log(f"  {name} {row.peer}: {row.rate or 0:,.0f} msg/s")
+        log(f"  {name} {row.peer}: {rate_text(row)}")
 
 
 def spec(
@@ -428,7 +435,7 @@ def scenario_fanout(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
         group = interleaved(group, specs, cfg.runs)
         rows.extend(group)
         for row in group:
-            log(f"  fanout {row.peer}: {row.rate or 0:,.0f} msg/s")
+            log(f"  fanout {row.peer}: {rate_text(row)}")
 
 
 def scenario_idle(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
@@ -683,6 +690,8 @@ def run_meta(cfg: Settings, seconds: float) -> dict[str, Any]:
         "count": cfg.count,
         "book_count": cfg.book_count,
         "slow_book_count": cfg.slow_book_count,
+        "order_count": cfg.order_count,
+        "load_rate": cfg.load_rate,
         "seconds": seconds,
         "machine": machine(),
         "versions": versions(),
@@ -697,7 +706,15 @@ def results_block(rows: list[Row], meta: dict[str, Any]) -> str:
             f"Run: {meta['when']}, {'quick' if meta['quick'] else 'full'} mode, median of "
             f"{meta['runs']} run(s) per row, {meta['count']:,} updates in the stream and "
             f"fan-out runs, {meta['book_count']:,} per book run ({meta['slow_book_count']:,} "
-            f"for python-kraken-sdk at depth 1000), whole suite {meta['seconds']:.0f} s.",
+            f"for python-kraken-sdk at depth 1000), "
+            + (
+                f"{meta['order_count']:,} orders per order run, a {meta['load_rate']:,} msg/s "
+                "book stream under load, "
+                if "load_rate" in meta
+                else ""
+            )
+            + f"whole suite {meta['seconds']:.0f} s. kraken_trio runs with default settings "
+            "in every row.",
             "",
             f"Machine: {meta['machine']}.",
             "",
