@@ -3,11 +3,8 @@
 from ._client import DeadMansSwitch as DeadMansSwitch
 from ._client import EventStream as EventStream
 from ._client import KrakenClient as KrakenClient
-from ._client import open_kraken as open_kraken
 from ._config import Config as Config
 from ._config import WsKey as WsKey
-from ._connection import ConnectionStatistics as ConnectionStatistics
-from ._connection import LifecycleEvent as LifecycleEvent
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import ClosedError as ClosedError
 from ._errors import ConnectionLostError as ConnectionLostError
@@ -19,12 +16,15 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import ReconnectExhaustedError as ReconnectExhaustedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import SubscriptionError as SubscriptionError
+from ._events import ConnectionStatistics as ConnectionStatistics
+from ._events import Gap as Gap
+from ._events import LifecycleEvent as LifecycleEvent
+from ._events import SubscriptionStatistics as SubscriptionStatistics
 from ._localbook import BookEvent as BookEvent
 from ._localbook import LocalBook as LocalBook
 from ._localbook import OrderBooks as OrderBooks
-from ._subscription import Gap as Gap
+from ._open import open_kraken as open_kraken
 from ._subscription import Subscription as Subscription
-from ._subscription import SubscriptionStatistics as SubscriptionStatistics
 
 __version__ = "0.1.0"
 

@@ -5,21 +5,33 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import fields, replace
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import trio
 
 from ._config import Config, WsKey
-from ._connection import FUTURES_PRIVATE_FEEDS, Connection, ConnectionStatistics, LifecycleEvent
-from ._errors import ClosedError, InvalidRequestError, KrakenError
+from ._connection import Connection
+from ._errors import (
+    ClosedError,
+    InvalidRequestError,
+    KrakenError,
+    RequestTimeoutError,
+)
+from ._events import ConnectionStatistics, LifecycleEvent
 from ._localbook import OrderBooks
 from ._proto import spot as s
 from ._proto.auth import Credentials
+from ._proto.channels import (
+    BOOK_DEPTHS,
+    L3_DEPTHS,
+    TRADING_KEYS,
+    check_member,
+    plan_subscription,
+    ws_key_of,
+)
 from ._rest import TokenSource
 from ._subscription import OverflowPolicy, Subscription
 from ._trading import (
@@ -32,19 +44,9 @@ from ._trading import (
     check_cancel_after,
 )
 
-__all__ = ["DeadMansSwitch", "EventStream", "KrakenClient", "open_kraken"]
+__all__ = ["DeadMansSwitch", "EventStream", "KrakenClient"]
 
 log = logging.getLogger("kraken_trio")
-
-SPOT_PUBLIC_CHANNELS = frozenset({"ticker", "book", "trade", "ohlc", "instrument"})
-SPOT_PRIVATE_CHANNELS = frozenset({"executions", "balances"})
-SPOT_SYMBOL_CHANNELS = frozenset({"ticker", "book", "trade", "ohlc", "level3"})
-FUTURES_PUBLIC_FEEDS = frozenset({"book", "ticker", "ticker_lite", "trade", "heartbeat"})
-_TRADING_KEYS = frozenset({WsKey.SPOT_PRIVATE_V2, WsKey.SPOT_BETA_PRIVATE_V2})
-_BOOK_DEPTHS = frozenset({10, 25, 100, 500, 1000})
-_L3_DEPTHS = frozenset({10, 100, 1000})
-_OHLC_INTERVALS = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
-_CONFIG_FIELDS = frozenset(f.name for f in fields(Config)) - {"endpoints", "rest_url"}
 
 
 class EventStream:
@@ -184,14 +186,9 @@ class KrakenClient:
             RequestTimeoutError: not connected within the connect and auth deadlines.
         """
         conn = self.connection(ws_key)
-        limit = self.config.connect_timeout + self.config.auth_timeout
-        if conn.key.is_private:
-            limit += self.config.rest_timeout
-        with trio.move_on_after(limit) as scope:
+        with trio.move_on_after(conn.link_bound()) as scope:
             await conn.wait_ready()
         if scope.cancelled_caught:
-            from ._errors import RequestTimeoutError
-
             raise RequestTimeoutError("connect", None, sent=False)
 
     def subscribe(
@@ -236,105 +233,20 @@ class KrakenClient:
             isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1
         ):
             raise InvalidRequestError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
-        key, symbols, wire_params = self._plan_subscription(channel, ws_key, params)
+        key, symbols, wire_params = plan_subscription(channel, ws_key, params)
         if key.is_private and self.credentials is None:
             raise InvalidRequestError(
                 f"{channel} is private: open_kraken needs api_key and api_secret for {key}"
             )
         return Subscription(
             lambda: self.connection(key),
+            key,
             channel,
             symbols,
             wire_params,
             buffer_size=buffer_size or self.config.buffer_size,
             on_overflow=on_overflow,
         )
-
-    def _plan_subscription(
-        self, channel: str, ws_key: WsKey | None, params: dict[str, Any]
-    ) -> tuple[WsKey, list[str | None], dict[str, Any]]:
-        params = dict(params)
-        if not isinstance(channel, str) or not channel:
-            raise InvalidRequestError(f"channel must be a non-empty string, got {channel!r}")
-        if ws_key is not None:
-            ws_key = _ws_key(ws_key)
-        futures = (
-            (ws_key is not None and ws_key.is_futures)
-            or "product_ids" in params
-            or channel in {"ticker_lite", "heartbeat"}
-            or (channel in FUTURES_PRIVATE_FEEDS and channel != "balances")
-        )
-        if futures:
-            if channel not in FUTURES_PUBLIC_FEEDS | FUTURES_PRIVATE_FEEDS:
-                raise InvalidRequestError(
-                    f"unknown futures feed {channel!r}; known: "
-                    f"{sorted(FUTURES_PUBLIC_FEEDS | FUTURES_PRIVATE_FEEDS)}"
-                )
-            private = channel in FUTURES_PRIVATE_FEEDS
-            key = (
-                WsKey(ws_key)
-                if ws_key is not None
-                else (WsKey.DERIVATIVES_PRIVATE_V1 if private else WsKey.DERIVATIVES_PUBLIC_V1)
-            )
-            if private and key != WsKey.DERIVATIVES_PRIVATE_V1:
-                raise InvalidRequestError(
-                    f"futures feed {channel!r} is private: use {WsKey.DERIVATIVES_PRIVATE_V1}"
-                )
-            products = params.pop("product_ids", None)
-            if params:
-                raise InvalidRequestError(
-                    f"unknown parameter(s) {sorted(params)} for futures feed {channel!r}; "
-                    "futures feeds take product_ids only"
-                )
-            if channel in FUTURES_PUBLIC_FEEDS and channel != "heartbeat":
-                products_list: list[str | None] = list(
-                    _symbol_list(products, "product_ids", channel)
-                )
-                return key, products_list, {}
-            if products is not None and channel != "fills":
-                raise InvalidRequestError(f"futures feed {channel!r} takes no product_ids")
-            return key, [None], {}
-        # Spot
-        known = SPOT_PUBLIC_CHANNELS | SPOT_PRIVATE_CHANNELS | {"level3"}
-        if channel not in known:
-            raise InvalidRequestError(f"unknown spot channel {channel!r}; known: {sorted(known)}")
-        if ws_key is None:
-            if channel in SPOT_PRIVATE_CHANNELS:
-                key = WsKey.SPOT_PRIVATE_V2
-            elif channel == "level3":
-                key = WsKey.SPOT_L3_V2
-            else:
-                key = WsKey.SPOT_PUBLIC_V2
-        else:
-            key = WsKey(ws_key)
-            if key.is_futures:
-                raise InvalidRequestError(
-                    f"{key} is a futures endpoint; {channel!r} is a spot channel"
-                )
-        if "token" in params:
-            raise InvalidRequestError("do not pass token: the client fetches and renews it itself")
-        symbols_param = params.pop("symbol", None)
-        if channel in SPOT_SYMBOL_CHANNELS:
-            symbols: list[str | None] = list(_symbol_list(symbols_param, "symbol", channel))
-        else:
-            if symbols_param is not None:
-                raise InvalidRequestError(f"channel {channel!r} takes no symbol")
-            symbols = [None]
-        if channel == "book":
-            _member("book depth", params.get("depth"), _BOOK_DEPTHS)
-        if channel == "level3":
-            _member("level3 depth", params.get("depth"), _L3_DEPTHS)
-        if channel == "ohlc":
-            _member("ohlc interval (minutes)", params.get("interval"), _OHLC_INTERVALS)
-        if channel == "ticker" and params.get("event_trigger", "trades") not in ("bbo", "trades"):
-            raise InvalidRequestError(
-                f"ticker event_trigger must be 'bbo' or 'trades', got {params['event_trigger']!r}"
-            )
-        try:
-            s.SubscribeParams(channel=channel, **params)
-        except TypeError as exc:
-            raise InvalidRequestError(f"bad parameter for channel {channel!r}: {exc}") from None
-        return key, symbols, params
 
     # ----------------------------------------------------------------- local books
 
@@ -347,13 +259,14 @@ class KrakenClient:
             RequestTimeoutError: no instrument snapshot within the request deadline.
         """
         if self._pairs is None or refresh:
-            with trio.fail_after(self.config.request_timeout):
+            with trio.move_on_after(self.config.request_timeout) as scope:
                 async with self.subscribe("instrument") as sub:
                     async for msg in sub:
                         if isinstance(msg, s.InstrumentMessage) and msg.type == "snapshot":
                             self._pairs = {p.symbol: p for p in msg.data.pairs}
                             break
-        assert self._pairs is not None
+            if scope.cancelled_caught or self._pairs is None:
+                raise RequestTimeoutError("instrument snapshot", None, sent=True)
         return self._pairs
 
     @asynccontextmanager
@@ -389,32 +302,22 @@ class KrakenClient:
             raise InvalidRequestError("book needs at least one symbol")
         if isinstance(level, bool) or level not in (2, 3):
             raise InvalidRequestError(f"level must be 2 or 3, got {level!r}")
-        _member("depth", depth, _L3_DEPTHS if level == 3 else _BOOK_DEPTHS)
+        check_member("depth", depth, L3_DEPTHS if level == 3 else BOOK_DEPTHS)
         if depth is None:
             raise InvalidRequestError("depth must be given (10 by default), got None")
         if ws_key is not None:
-            ws_key = _ws_key(ws_key)
+            ws_key = ws_key_of(ws_key)
         futures = ws_key is not None and ws_key.is_futures
         precisions: dict[str, tuple[int | None, int | None]] = {}
         if futures:
             if level != 2:
                 raise InvalidRequestError("futures books are level 2")
-            sub = self.subscribe(
-                "book",
-                product_ids=symbols,
-                ws_key=ws_key,
-                buffer_size=buffer_size,
-                on_overflow="drop_oldest",
-            )
+            key, planned, params = plan_subscription("book", ws_key, {"product_ids": symbols})
+            channel = "book"
         else:
             channel = "level3" if level == 3 else "book"
-            sub = self.subscribe(
-                channel,
-                symbol=symbols,
-                depth=depth,
-                ws_key=ws_key,
-                buffer_size=buffer_size,
-                on_overflow="drop_oldest",
+            key, planned, params = plan_subscription(
+                channel, ws_key, {"symbol": symbols, "depth": depth}
             )
             try:
                 pairs = await self.instrument_pairs()
@@ -426,10 +329,19 @@ class KrakenClient:
                 if pair is not None:
                     precisions[sym] = (pair.price_precision, pair.qty_precision)
         books = OrderBooks(
-            sub, symbols, level=level, depth=depth, futures=futures, precisions=precisions
+            lambda: self.connection(key),
+            key,
+            channel,
+            [p for p in planned if p is not None],
+            params,
+            precisions,
         )
-        async with sub:
-            yield books[symbols[0]] if isinstance(symbol, str) else books
+        await books.open()
+        try:
+            yield books[str(planned[0])] if isinstance(symbol, str) else books
+        finally:
+            with trio.CancelScope(shield=True):
+                await books.aclose()
 
     # ----------------------------------------------------------------- trading (WebSocket API)
 
@@ -442,17 +354,25 @@ class KrakenClient:
         open_ended: bool = False,
         cl_ord_id: str | None = None,
         ws_key: WsKey = WsKey.SPOT_PRIVATE_V2,
+        order_userref: int | None = None,
+        wait_for_link: bool = True,
     ) -> list[Any]:
         if self.credentials is None:
             raise InvalidRequestError(f"{method} needs api_key and api_secret")
         conn = self._connections.get(ws_key)
-        if conn is None or self._closed or conn.key not in _TRADING_KEYS:
+        if conn is None or self._closed or conn.key not in TRADING_KEYS:
             key = WsKey(ws_key)
-            if key not in _TRADING_KEYS:
+            if key not in TRADING_KEYS:
                 raise InvalidRequestError(f"trading goes over a spot private endpoint, not {key}")
             conn = self.connection(key)
         return await conn.request(
-            method, params, expected=expected, open_ended=open_ended, cl_ord_id=cl_ord_id
+            method,
+            params,
+            expected=expected,
+            open_ended=open_ended,
+            cl_ord_id=cl_ord_id,
+            order_userref=order_userref,
+            wait_for_link=wait_for_link,
         )
 
     async def add_order(
@@ -499,7 +419,13 @@ class KrakenClient:
                 **options,
             }
         )
-        (reply,) = await self._trade("add_order", params, cl_ord_id=params.cl_ord_id, ws_key=ws_key)
+        (reply,) = await self._trade(
+            "add_order",
+            params,
+            cl_ord_id=params.cl_ord_id,
+            order_userref=params.order_userref,
+            ws_key=ws_key,
+        )
         result: s.AddOrderResult = reply.result
         return result
 
@@ -582,8 +508,15 @@ class KrakenClient:
         Raises:
             InvalidRequestError, KrakenAPIError, RequestTimeoutError, ConnectionLostError.
         """
+        return await self._cancel_after(timeout, ws_key)
+
+    async def _cancel_after(
+        self, timeout: int, ws_key: WsKey, *, wait_for_link: bool = True
+    ) -> s.CancelAllOrdersAfterResult:
         params = s.CancelAllOrdersAfterParams(timeout=check_cancel_after(timeout))
-        (reply,) = await self._trade("cancel_all_orders_after", params, ws_key=ws_key)
+        (reply,) = await self._trade(
+            "cancel_all_orders_after", params, ws_key=ws_key, wait_for_link=wait_for_link
+        )
         result: s.CancelAllOrdersAfterResult = reply.result
         return result
 
@@ -686,12 +619,29 @@ class KrakenClient:
             yield switch
         finally:
             scope.cancel()
-            with trio.CancelScope(shield=True), trio.move_on_after(self.config.request_timeout):
-                try:
-                    await self.cancel_all_orders_after(0, ws_key=ws_key)
-                    switch.armed = False
-                except KrakenError:
-                    log.exception("[%s] could not disarm the dead man's switch", ws_key)
+            # Disarm: shielded (the caller may be leaving because it was cancelled) but
+            # bounded by the close deadline, and without waiting for a link that is down.
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(self.config.close_timeout) as bounded:
+                    try:
+                        await self._cancel_after(0, ws_key, wait_for_link=False)
+                        switch.armed = False
+                    except KrakenError as exc:
+                        log.error(  # noqa: TRY400 - the text says all; no traceback wanted
+                            "[%s] could not disarm the dead man's switch: %s (Kraken cancels "
+                            "every order at %s unless it is disarmed or refreshed)",
+                            ws_key,
+                            exc,
+                            switch.trigger_time,
+                        )
+                if bounded.cancelled_caught:
+                    log.error(
+                        "[%s] could not disarm the dead man's switch within %ss (Kraken "
+                        "cancels every order at %s unless it is disarmed or refreshed)",
+                        ws_key,
+                        self.config.close_timeout,
+                        switch.trigger_time,
+                    )
         if switch.failures:
             raise KrakenError(
                 f"dead man's switch: {len(switch.failures)} refresh(es) failed; "
@@ -724,137 +674,3 @@ class KrakenClient:
                     await self._token_source.aclose()
         for listener in list(self._listeners):
             listener.close()
-
-
-def _ws_key(value: Any) -> WsKey:
-    try:
-        return WsKey(value)
-    except ValueError:
-        raise InvalidRequestError(
-            f"unknown ws_key {value!r}; one of {[k.value for k in WsKey]}"
-        ) from None
-
-
-def _member(name: str, value: Any, allowed: frozenset[int]) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
-        raise InvalidRequestError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
-
-
-def _symbol_list(value: Any, name: str, channel: str) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple) or not value:
-        raise InvalidRequestError(
-            f"{channel} needs {name}: a non-empty list of strings, got {value!r}"
-        )
-    if not all(isinstance(v, str) and v for v in value):
-        raise InvalidRequestError(f"{name} must be non-empty strings, got {value!r}")
-    if len(set(value)) != len(value):
-        raise InvalidRequestError(f"{name} lists a symbol twice: {value!r}")
-    return list(value)
-
-
-@asynccontextmanager
-async def open_kraken(
-    api_key: str | None = None,
-    api_secret: str | None = None,
-    *,
-    endpoints: Mapping[WsKey, str] | Mapping[str, str] | None = None,
-    rest_url: str | None = None,
-    config: Config | None = None,
-    **timeouts: Any,
-) -> AsyncIterator[KrakenClient]:
-    """Open a Kraken client that owns one supervised task per connection.
-
-    Connections open lazily on first use (or with :meth:`KrakenClient.connect`). Leaving the
-    block closes every connection (close frames sent), ends every iterator and leaves no
-    task behind.
-
-    Args:
-        api_key: Kraken API key, for private channels and trading.
-        api_secret: Kraken API secret (base64). Never logged or shown in a repr.
-        endpoints: Override WebSocket URLs per WsKey (tests point these at the fake).
-        rest_url: Override the REST base URL used for WebSocket tokens.
-        config: A whole :class:`Config`; keyword overrides apply on top of it.
-        **timeouts: Any :class:`Config` field, e.g. ``ping_interval=5``.
-
-    Raises:
-        InvalidRequestError: unknown option, bad value or incomplete credentials.
-    """
-    if config is not None and not isinstance(config, Config):
-        raise InvalidRequestError(
-            f"config must be a kraken_trio.Config, got {type(config).__name__}"
-        )
-    if endpoints is not None and not isinstance(endpoints, Mapping):
-        raise InvalidRequestError(f"endpoints must be a mapping of WsKey to URL, got {endpoints!r}")
-    if rest_url is not None and (
-        not isinstance(rest_url, str) or urlsplit(rest_url).scheme not in ("http", "https")
-    ):
-        raise InvalidRequestError(f"rest_url must be an http:// or https:// URL, got {rest_url!r}")
-    for name, value in (("api_key", api_key), ("api_secret", api_secret)):
-        if value is not None and not isinstance(value, str):
-            raise InvalidRequestError(f"{name} must be a str, got {type(value).__name__}")
-    base = config or Config()
-    unknown = set(timeouts) - _CONFIG_FIELDS
-    if unknown:
-        raise InvalidRequestError(f"unknown open_kraken option(s): {sorted(unknown)}")
-    merged = dict(base.endpoints)
-    overrides: Mapping[Any, str] = endpoints or {}
-    for k, url in overrides.items():
-        if not isinstance(url, str):
-            raise InvalidRequestError(f"endpoint URL for {k!r} must be a str, got {url!r}")
-        parts = urlsplit(url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise InvalidRequestError(
-                f"endpoint for {k!r} must be a ws:// or wss:// URL, got {url!r}"
-            )
-        merged[_ws_key(k)] = url
-    try:
-        cfg = replace(base, endpoints=merged, rest_url=rest_url or base.rest_url, **timeouts)
-    except (ValueError, TypeError) as exc:
-        raise InvalidRequestError(str(exc)) from None
-    if (api_key is None) != (api_secret is None):
-        raise InvalidRequestError("pass both api_key and api_secret, or neither")
-    try:
-        credentials = Credentials(api_key, api_secret) if api_key and api_secret else None
-    except (ValueError, TypeError) as exc:
-        raise InvalidRequestError(str(exc)) from None
-    to_raise: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            client = KrakenClient(nursery, cfg, credentials)
-            try:
-                yield client
-            finally:
-                await client.aclose()
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        to_raise = _unwrap(group)
-    if to_raise is not None:
-        try:
-            raise to_raise
-        finally:
-            to_raise = None
-
-
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one exception to raise for a nursery's group."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        elif not isinstance(exc, trio.Cancelled):
-            leaves.append(exc)
-
-    walk(group)
-    if len(leaves) == 1:
-        return leaves[0]
-    if not leaves:
-        return group
-    error = KrakenError(f"internal error: {len(leaves)} failures in kraken_trio's tasks")
-    error.__cause__ = group
-    return error

@@ -21,6 +21,8 @@ copy and pickle, and no repr or message ever contains an API secret, token or si
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthenticationError",
     "ClosedError",
@@ -90,8 +92,77 @@ class ConnectionLostError(KrakenError):
     """The connection dropped.
 
     For a request this means it may or may not have reached the exchange: it is
-    never resent automatically. Reconcile from the executions stream.
+    never resent automatically. Reconcile from the executions stream (or ``k.orders()``)
+    with the request's ids, which are attributes (None when the error is not about one).
+
+    Attributes:
+        method: The request's method.
+        req_id: Its ``req_id``.
+        cl_ord_id: The client order id, if the request carried one.
+        order_userref: The order's userref, if the request carried one.
+        sent: Whether the frame had been handed to the link.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        req_id: int | None = None,
+        cl_ord_id: str | None = None,
+        order_userref: int | None = None,
+        sent: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.req_id = req_id
+        self.cl_ord_id = cl_ord_id
+        self.order_userref = order_userref
+        self.sent = sent
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_lost,
+            (
+                type(self),
+                self.message,
+                self.method,
+                self.req_id,
+                self.cl_ord_id,
+                self.order_userref,
+                self.sent,
+            ),
+        )
+
+    def __str__(self) -> str:
+        if self.method is None:
+            return self.message
+        ids = f"req_id={self.req_id}"
+        if self.cl_ord_id:
+            ids += f", cl_ord_id={self.cl_ord_id}"
+        if self.order_userref is not None:
+            ids += f", order_userref={self.order_userref}"
+        return f"{self.message} ({self.method}: {ids})"
+
+
+def _rebuild_lost(
+    cls: type[ConnectionLostError],
+    message: str,
+    method: str | None,
+    req_id: int | None,
+    cl_ord_id: str | None,
+    order_userref: int | None,
+    sent: bool,
+) -> ConnectionLostError:
+    return cls(
+        message,
+        method=method,
+        req_id=req_id,
+        cl_ord_id=cl_ord_id,
+        order_userref=order_userref,
+        sent=sent,
+    )
 
 
 class ReconnectExhaustedError(ConnectionLostError):

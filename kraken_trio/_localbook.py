@@ -1,33 +1,36 @@
-"""Local order books kept from the ``book`` / ``level3`` channels and futures ``book`` feed.
+"""Local order books as the user reads them: views of the books the connection keeps.
 
-Every message is applied in order and its checksum verified (Spot L2 and L3) or its ``seq``
-checked (Futures). A mismatch or gap resyncs that symbol alone: a fresh snapshot is asked
-for it, no other symbol or subscription is disturbed, and the event is visible in-band
-(a ``BookEvent`` of kind ``"resync"``), in the lifecycle events and in the counters.
+The connection applies every ``book`` / ``level3`` message (checksum verified) and futures
+``book`` message (``seq`` checked) as it reads it, so ``book.best_bid`` is current at any
+moment, whether or not anybody iterates. Iterating yields :class:`BookEvent` change
+notifications, conflated when the reader is behind: a slow reader never overruns and never
+causes a resync. A mismatch or gap resyncs that symbol alone.
 """
 
 from __future__ import annotations
 
-import logging
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+import trio
+
 from ._config import WsKey
-from ._errors import ProtocolError
-from ._proto import futures as f
-from ._proto import spot as s
-from ._proto.book import FuturesBook, L2Book, L3Book
-from ._subscription import Gap, Subscription
+from ._proto.book import FuturesBook, L3Book
+from ._proto.livestate import FuturesBookState, SpotBookState
+from ._proto.session import BookChange
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ._proto.book import BookOrder
+    from ._subscription import SubscriptionHost
 
-__all__ = ["BookEvent", "LocalBook", "OrderBooks"]
+__all__ = ["BookEvent", "BookInbox", "LocalBook", "OrderBooks"]
 
-log = logging.getLogger("kraken_trio")
-
-BookEventKind = Literal["snapshot", "update", "resync", "gap"]
+BookEventKind = Literal["snapshot", "update", "resync", "gap", "untrusted"]
+_MAX_PENDING = 8  # notifications kept per symbol for a reader that is behind
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,37 +38,115 @@ class BookEvent:
     """What happened to one book.
 
     Attributes:
-        kind: ``snapshot`` (the book is now in sync), ``update`` (an update was applied and
-            verified), ``resync`` (a checksum mismatch, seq gap or overflow: the book waits
-            for a fresh snapshot) or ``gap`` (the connection dropped: a fresh snapshot follows).
+        kind: ``snapshot`` (the book is now in sync), ``update`` (one or more updates were
+            applied and verified since the last event), ``resync`` (a checksum mismatch or
+            seq gap: the book waits for a fresh snapshot), ``gap`` (the connection dropped:
+            a fresh snapshot follows) or ``untrusted`` (several resyncs in a row failed;
+            ``detail`` says why; the connection keeps trying with backoff).
         symbol: The symbol (product id for futures).
         book: The book itself.
+        detail: Why, for ``resync`` and ``untrusted``.
     """
 
     kind: BookEventKind
     symbol: str
     book: LocalBook
+    detail: str = ""
+
+
+class BookInbox:
+    """What the session delivers book changes into: per symbol, conflated, never full."""
+
+    wants_changes = True
+
+    def __init__(self, ws_key: WsKey, precisions: dict[str, tuple[int | None, int | None]]) -> None:
+        self.ws_key = ws_key
+        self.precisions = precisions
+        self.pending: dict[str, deque[BookChange]] = {}
+        self.wakeup = trio.Event()
+        self.error: BaseException | None = None
+        self.ended = False
+        self.release: Any = None
+
+    def deliver(self, item: Any) -> None:
+        """Take a change notification (raw messages and Gap markers are not for books)."""
+        if not isinstance(item, BookChange):
+            return
+        queue = self.pending.setdefault(item.symbol, deque())
+        if queue and (
+            queue[-1].kind == item.kind or (item.kind == "update" and queue[-1].kind == "snapshot")
+        ):
+            queue[-1] = queue[-1] if item.kind == "update" else item  # conflate
+        else:
+            queue.append(item)
+            while len(queue) > _MAX_PENDING:
+                queue.popleft()
+        self.wakeup.set()
+
+    def fail(self, error: BaseException | None) -> None:
+        """End the iteration (with ``error``, or cleanly when None)."""
+        if self.error is None:
+            self.error = error
+        self.ended = True
+        self.wakeup.set()
+
+    def take(self) -> BookChange | None:
+        """The oldest pending change of the symbol that waited longest, if any."""
+        for symbol, queue in self.pending.items():
+            change = queue.popleft()
+            if not queue:
+                del self.pending[symbol]
+            else:  # round-robin: this symbol goes to the back
+                self.pending[symbol] = self.pending.pop(symbol)
+            return change
+        return None
 
 
 class LocalBook:
-    """One maintained book. Read it after each :class:`BookEvent`."""
+    """One book kept by the connection; every read is current."""
 
-    def __init__(self, symbol: str, impl: L2Book | L3Book | FuturesBook, owner: OrderBooks) -> None:
+    def __init__(self, symbol: str, owner: OrderBooks) -> None:
         self.symbol = symbol
-        self._impl = impl
         self._owner = owner
-        self.synced = False
-        self.updates = 0
+        self._state: SpotBookState | FuturesBookState | None = None
         self.resyncs = 0
-        self.checksum_failures = 0
-        self.seq_gaps = 0
-        self.last_checksum: int | None = None
 
     def __repr__(self) -> str:
         return (
             f"<LocalBook {self.symbol} synced={self.synced} bid={self.best_bid} "
             f"ask={self.best_ask} resyncs={self.resyncs}>"
         )
+
+    @property
+    def _impl(self) -> Any:
+        if self._state is None:
+            raise RuntimeError(f"book {self.symbol} is not open (use it inside `async with`)")
+        return self._state.book
+
+    @property
+    def synced(self) -> bool:
+        """True while the book matches Kraken's (a snapshot arrived, nothing failed since)."""
+        return self._state is not None and self._state.synced
+
+    @property
+    def updates(self) -> int:
+        """Updates applied (and verified) so far."""
+        return self._state.updates if self._state is not None else 0
+
+    @property
+    def checksum_failures(self) -> int:
+        """Spot: checksum mismatches seen."""
+        return self._state.checksum_failures if isinstance(self._state, SpotBookState) else 0
+
+    @property
+    def seq_gaps(self) -> int:
+        """Futures: ``seq`` gaps seen."""
+        return self._state.seq_gaps if isinstance(self._state, FuturesBookState) else 0
+
+    @property
+    def last_checksum(self) -> int | None:
+        """Spot: the checksum Kraken sent with the last applied message."""
+        return self._state.last_checksum if isinstance(self._state, SpotBookState) else None
 
     @property
     def level(self) -> int:
@@ -75,195 +156,137 @@ class LocalBook:
     @property
     def price_precision(self) -> int | None:
         """Decimal places of prices used for the checksum (None: the wire text as decoded)."""
-        return None if isinstance(self._impl, FuturesBook) else self._impl.price_precision
+        impl = self._impl
+        return None if isinstance(impl, FuturesBook) else impl.price_precision
 
     @property
     def qty_precision(self) -> int | None:
         """Decimal places of quantities used for the checksum."""
-        return None if isinstance(self._impl, FuturesBook) else self._impl.qty_precision
+        impl = self._impl
+        return None if isinstance(impl, FuturesBook) else impl.qty_precision
 
     @property
     def best_bid(self) -> tuple[Decimal, Decimal] | None:
         """(price, qty) of the best bid, or None."""
-        return self._impl.best_bid
+        return self._impl.best_bid  # type: ignore[no-any-return]
 
     @property
     def best_ask(self) -> tuple[Decimal, Decimal] | None:
         """(price, qty) of the best ask, or None."""
-        return self._impl.best_ask
+        return self._impl.best_ask  # type: ignore[no-any-return]
 
     @property
     def spread(self) -> Decimal | None:
         """Best ask minus best bid."""
-        return self._impl.spread
+        return self._impl.spread  # type: ignore[no-any-return]
 
     @property
     def mid(self) -> Decimal | None:
         """Mid price."""
-        return self._impl.mid
+        return self._impl.mid  # type: ignore[no-any-return]
 
     def bids(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
         """The best ``n`` bids (all by default), best first, aggregated per price."""
-        return self._impl.bids(n)
+        return self._impl.bids(n)  # type: ignore[no-any-return]
 
     def asks(self, n: int | None = None) -> list[tuple[Decimal, Decimal]]:
         """The best ``n`` asks (all by default), best first, aggregated per price."""
-        return self._impl.asks(n)
+        return self._impl.asks(n)  # type: ignore[no-any-return]
 
     def orders_at(self, price: Decimal) -> list[BookOrder]:
         """Level 3 only: the orders queued at ``price``, in queue order."""
-        if not isinstance(self._impl, L3Book):
+        impl = self._impl
+        if not isinstance(impl, L3Book):
             raise TypeError("orders_at needs a level=3 book")
-        return self._impl.orders_at(price)
+        return impl.orders_at(price)
 
     @property
     def checksum(self) -> int | None:
         """The checksum of the current state (spot books), or None for futures."""
-        if isinstance(self._impl, FuturesBook):
+        impl = self._impl
+        if isinstance(impl, FuturesBook):
             return None
-        return self._impl.checksum()
+        return impl.checksum()  # type: ignore[no-any-return]
 
     def __aiter__(self) -> OrderBooks:
         return self._owner
 
 
-_SPOT_BOOK_TYPES = (s.BookMessage, s.L3Message)
-
-
 class OrderBooks:
-    """Several maintained books sharing one subscription; iterate for :class:`BookEvent` s."""
+    """Several books sharing one subscription; iterate for :class:`BookEvent` s."""
 
     def __init__(
         self,
-        sub: Subscription[Any],
+        host_getter: Any,
+        ws_key: WsKey,
+        channel: str,
         symbols: list[str],
-        *,
-        level: int,
-        depth: int,
-        futures: bool,
+        params: dict[str, Any],
         precisions: dict[str, tuple[int | None, int | None]],
     ) -> None:
-        self._sub = sub
-        self._futures = futures
-        self._books: dict[str, LocalBook] = {}
-        for symbol in symbols:
-            impl: L2Book | L3Book | FuturesBook
-            if futures:
-                impl = FuturesBook(symbol)
-            else:
-                pp, qp = precisions.get(symbol, (None, None))
-                impl = (L3Book if level == 3 else L2Book)(symbol, depth, pp, qp)
-            self._books[symbol] = LocalBook(symbol, impl, self)
+        self._host_getter = host_getter
+        self._channel = channel
+        self._params = params
+        self._symbols = symbols
+        self._inbox = BookInbox(ws_key, precisions)
+        self._books = {symbol: LocalBook(symbol, self) for symbol in symbols}
+        self._host: SubscriptionHost | None = None
+        self._handles: list[Any] = []
 
     def __getitem__(self, symbol: str) -> LocalBook:
         return self._books[symbol]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[LocalBook]:
         return iter(self._books.values())
 
     def __len__(self) -> int:
         return len(self._books)
 
+    async def open(self) -> None:
+        """Subscribe (or join the live books) and wait for the acks. A checkpoint."""
+        host: SubscriptionHost = self._host_getter()
+        handles = await host.attach(self._inbox, self._channel, self._symbols, self._params)  # type: ignore[arg-type]
+        self._host, self._handles = host, handles
+        for wire in handles:
+            book = self._books.get(wire.symbol)
+            if book is not None and isinstance(wire.live, SpotBookState | FuturesBookState):
+                book._state = wire.live
+
+    async def aclose(self) -> None:
+        """Leave the books (unsubscribing where nobody else reads them). A checkpoint."""
+        host, self._host = self._host, None
+        if host is not None:
+            host.detach_nowait(self._inbox, self._handles)  # type: ignore[arg-type]
+        self._inbox.fail(None)
+        await trio.lowlevel.checkpoint()
+
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> BookEvent:
-        """Apply the next message and say what happened. A checkpoint.
+        """The next change of any of these books (conflated). A checkpoint.
 
         Raises:
             StopAsyncIteration: the client closed.
             KrakenError: the connection failed for good (authentication, reconnect limit).
         """
+        inbox = self._inbox
         while True:
-            msg = await self._sub.__anext__()
-            event = self._apply(msg)
-            if event is not None:
-                return event
-
-    def _apply(self, msg: Any) -> BookEvent | None:
-        if isinstance(msg, Gap):
-            return self._on_gap(msg)
-        if isinstance(msg, _SPOT_BOOK_TYPES):
-            event: BookEvent | None = None
-            for data in msg.data:
-                event = self._apply_spot(msg.type, data) or event
-            return event
-        if isinstance(msg, f.FuturesBookSnapshot):
-            book = self._books.get(msg.product_id)
-            if book is None:
-                return None
-            assert isinstance(book._impl, FuturesBook)
-            book._impl.apply_snapshot(msg.seq, msg.bids, msg.asks)
-            book.synced = True
-            return BookEvent("snapshot", book.symbol, book)
-        if isinstance(msg, f.FuturesBookDelta):
-            book = self._books.get(msg.product_id)
-            if book is None or not book.synced:
-                return None
-            assert isinstance(book._impl, FuturesBook)
-            if book._impl.apply_delta(msg.seq, msg.side, msg.price, msg.qty):
-                book.updates += 1
-                return BookEvent("update", book.symbol, book)
-            book.seq_gaps += 1
-            expected = (book._impl.seq or 0) + 1
-            return self._resync(book, f"seq gap: expected {expected}, got {msg.seq}")
-        return None
-
-    def _apply_spot(self, kind: str, data: s.BookData | s.L3Data) -> BookEvent | None:
-        book = self._books.get(data.symbol)
-        if book is None:
-            return None
-        impl = book._impl
-        assert not isinstance(impl, FuturesBook)
-        try:
-            if kind == "snapshot":
-                impl.apply_snapshot(data.bids, data.asks)  # type: ignore[arg-type]
-            elif not book.synced:
-                return None  # stale update of a stream being resynced
-            else:
-                impl.apply_update(data.bids, data.asks)  # type: ignore[arg-type]
-        except ProtocolError as exc:
-            book.synced = False
-            return self._resync(book, f"bad book data: {exc.reason}")
-        book.last_checksum = data.checksum
-        if not impl.verify(data.checksum):
-            book.checksum_failures += 1
-            book.synced = False
-            return self._resync(
-                book, f"checksum mismatch: got {data.checksum}, computed {impl.checksum()}"
-            )
-        if kind == "snapshot":
-            book.synced = True
-            return BookEvent("snapshot", book.symbol, book)
-        book.updates += 1
-        return BookEvent("update", book.symbol, book)
-
-    def _on_gap(self, gap: Gap) -> BookEvent | None:
-        if gap.reason == "resync":
-            return None  # we asked for it ourselves
-        targets = (
-            [self._books[gap.symbol]] if gap.symbol in self._books else list(self._books.values())
-        )
-        if gap.reason == "overflow":
-            event = None
-            for book in targets:
-                book.synced = False
-                event = self._resync(book, f"{gap.lost} message(s) dropped by a slow consumer")
-            return event
-        for book in targets:
-            book.synced = False
-        return BookEvent("gap", targets[0].symbol, targets[0]) if targets else None
-
-    def _resync(self, book: LocalBook, reason: str) -> BookEvent:
-        book.synced = False
-        book.resyncs += 1
-        log.warning("[%s] resyncing book %s: %s", self._key(), book.symbol, reason)
-        conn = self._sub._connection
-        if conn is not None:
-            channel = self._sub.channel
-            conn.resync(channel, book.symbol, self._sub.params, reason)
-        return BookEvent("resync", book.symbol, book)
-
-    def _key(self) -> WsKey | None:
-        conn = self._sub._connection
-        return conn.key if conn is not None else None
+            await trio.lowlevel.checkpoint_if_cancelled()
+            change = inbox.take()
+            if change is not None:
+                book = self._books.get(change.symbol)
+                if book is None:
+                    continue
+                if change.kind == "resync":
+                    book.resyncs += 1
+                if not inbox.pending:
+                    inbox.wakeup = trio.Event()
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return BookEvent(change.kind, change.symbol, book, change.detail)
+            if inbox.ended:
+                if inbox.error is not None:
+                    raise inbox.error
+                raise StopAsyncIteration
+            inbox.wakeup = trio.Event()
+            await inbox.wakeup.wait()

@@ -493,7 +493,7 @@ async def test_connect_with_a_rejected_key_raises_at_once() -> None:
 
 async def test_rejected_token_on_subscribe_is_an_authentication_error() -> None:
     async with connected() as (fake, k):
-        fake.spot_faults(PRIVATE).reject_next_auth()
+        fake.spot_faults(PRIVATE).reject_next_auth(2)  # refused again with a fresh token
         with trio.fail_after(5), pytest.raises(AuthenticationError) as info:
             async with k.subscribe("executions"):
                 pytest.fail("subscribed with a rejected token")
@@ -502,7 +502,7 @@ async def test_rejected_token_on_subscribe_is_an_authentication_error() -> None:
 
 async def test_rejected_token_on_add_order_is_an_authentication_error() -> None:
     async with connected() as (fake, k):
-        fake.spot_faults(PRIVATE).reject_next_auth()
+        fake.spot_faults(PRIVATE).reject_next_auth(2)  # refused again with a fresh token
         with trio.fail_after(5), pytest.raises(AuthenticationError) as info:
             await k.add_order(order_type="market", side="buy", symbol=BTC, order_qty=QTY)
         assert info.value.error == "Token(s) not found"
@@ -511,12 +511,13 @@ async def test_rejected_token_on_add_order_is_an_authentication_error() -> None:
 
 async def test_rejected_token_is_krakens_error_with_method_and_req_id() -> None:
     async with connected() as (fake, k):
-        fake.spot_faults(PRIVATE).reject_next_auth()
+        fake.spot_faults(PRIVATE).reject_next_auth(2)  # refused again with a fresh token
         with trio.fail_after(5), pytest.raises(KrakenAPIError) as info:
             await k.add_order(order_type="market", side="buy", symbol=BTC, order_qty=QTY)
         assert info.value.error == "Token(s) not found"
-        (frame,) = frames(fake, PRIVATE, "add_order")
-        assert info.value.req_id == frame["req_id"]
+        first, again = frames(fake, PRIVATE, "add_order")  # sent again once, fresh token
+        assert info.value.req_id == first["req_id"] == again["req_id"]
+        assert first["params"]["token"] != again["params"]["token"]
         assert open_orders(fake) == {}
 
 
@@ -601,10 +602,23 @@ async def test_futures_open_orders_snapshot_then_deltas() -> None:
 
 async def test_futures_failed_challenge_is_an_error_not_a_hang() -> None:
     async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
-        fake.faults(FUTURES).reject_next_auth()
+        fake.faults(FUTURES).reject_next_auth(2)  # the fresh challenge is rejected too
         with trio.fail_after(5), pytest.raises(AuthenticationError):
             async with k.subscribe("open_orders"):
                 pytest.fail("subscribed with a rejected challenge")
+
+
+async def test_a_rejected_futures_challenge_is_replaced_by_a_fresh_one() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        fake.faults(FUTURES).reject_next_auth()
+        with trio.fail_after(5):
+            async with k.subscribe("open_orders") as sub:
+                assert isinstance(await sub.__anext__(), f.FuturesOpenOrdersSnapshot)
+        sent = [r.message for r in fake.received(FUTURES) if isinstance(r.message, dict)]
+        challenges = [m for m in sent if m.get("event") == "challenge"]
+        subscribes = [m for m in sent if m.get("event") == "subscribe"]
+        assert len(challenges) == 2
+        assert subscribes[0]["original_challenge"] != subscribes[1]["original_challenge"]
 
 
 async def test_futures_private_feeds_resubscribe_with_a_fresh_challenge() -> None:
@@ -838,7 +852,7 @@ async def test_token_rejected_on_resubscribe_ends_the_subscription_with_krakens_
         with trio.fail_after(5):
             async with k.subscribe("executions") as ex:
                 await ex.__anext__()
-                fake.spot_faults(PRIVATE).reject_next_auth()
+                fake.spot_faults(PRIVATE).reject_next_auth(2)  # and the fresh one
                 await fake.spot_faults(PRIVATE).drop()
                 with pytest.raises(KrakenAPIError) as info:
                     async for _ in ex:
@@ -851,7 +865,7 @@ async def test_futures_challenge_rejected_on_resubscribe_ends_the_subscription()
         with trio.fail_after(5):
             async with k.subscribe("open_orders") as sub:
                 assert isinstance(await sub.__anext__(), f.FuturesOpenOrdersSnapshot)
-                fake.faults(FUTURES).reject_next_auth()
+                fake.faults(FUTURES).reject_next_auth(2)  # and the fresh one
                 await fake.faults(FUTURES).drop()
                 with pytest.raises(AuthenticationError):
                     async for _ in sub:
@@ -1246,19 +1260,25 @@ async def test_a_request_that_waited_for_the_link_times_out_at_its_own_deadline(
         assert info.value.method == "add_order"
 
 
-async def test_the_request_timer_wakes_early_for_an_earlier_deadline() -> None:
-    # White-box: the connection's one request timer sleeps until its next deadline (or a
-    # whole request_timeout when idle); a call put under it with an earlier deadline must
-    # wake it, or the call would time out late.
-    async with open_fake_kraken(update_interval=None) as fake:
-        async with client_for(fake, request_timeout=30.0) as k:
-            with trio.fail_after(5):
-                await k.connect(PRIVATE)
-            await trio.testing.wait_all_tasks_blocked()  # the timer sleeps, idle, for 30 s
-            conn = k.connection(PRIVATE)
-            call = conn._broker.allocate("add_order", cl_ord_id="early")
-            conn._time(trio.current_time() + 0.2, call, call)
-            with trio.fail_after(5):
-                await call.done.wait()
-        assert isinstance(call.error, RequestTimeoutError)
-        assert call.error.cl_ord_id == "early"
+async def test_an_expired_token_is_renewed_and_the_order_sent_again_once() -> None:
+    # Kraken drops a token unused for 15 minutes: the refused order was not executed, so
+    # the client fetches a fresh token and sends the same request again, once.
+    async with connected() as (fake, k):
+        fake.spot_faults(PRIVATE).reject_next_auth()
+        with trio.fail_after(5):
+            result = await k.add_order(order_type="market", side="buy", symbol=BTC, order_qty=QTY)
+        assert result.order_id
+        first, again = frames(fake, PRIVATE, "add_order")
+        assert first["req_id"] == again["req_id"]
+        assert first["params"]["token"] != again["params"]["token"]
+        assert k.statistics()[PRIVATE].token_fetches == 2
+
+
+async def test_a_subscribe_refused_for_its_token_is_made_again_with_a_fresh_one() -> None:
+    async with connected() as (fake, k):
+        fake.spot_faults(PRIVATE).reject_next_auth()
+        with trio.fail_after(5):
+            async with k.subscribe("executions") as sub:
+                msg = await sub.__anext__()
+        assert msg.type == "snapshot"
+        assert k.statistics()[PRIVATE].token_fetches == 2

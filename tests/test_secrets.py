@@ -210,7 +210,7 @@ async def test_spot_private_flows_never_show_secret_tokens_or_signatures(
                         limit_price=price + Decimal("0.05"),
                     ),
                 )
-                faults.reject_next_auth()
+                faults.reject_next_auth(2)
                 await _expect(errors, KrakenError, k.cancel_all())
                 # A timeout, then a request lost with the link.
                 faults.delay = 0.7
@@ -303,7 +303,7 @@ async def test_futures_challenge_flows_never_show_the_secret_or_signatures(
                     await faults.drop()
                     await wait_event(lifecycle, "reconnected")
                     await next_matching(sub, lambda m: isinstance(m, f.FuturesOpenOrdersSnapshot))
-                faults.reject_next_auth()
+                faults.reject_next_auth(2)
                 await faults.drop()
                 with pytest.raises(KrakenError) as info:
                     async with k.subscribe("fills"):

@@ -30,7 +30,7 @@ def _ping(req_id: int) -> bytes:
 
 
 async def test_frames_stay_whole_and_in_order_when_the_socket_backs_up() -> None:
-    full = 2_000  # 32 MiB: far more than the socket buffers of both ends hold
+    full = 800  # 12.5 MiB: more than the socket buffers of both ends hold
     count = 2 * full
     async with open_fake_kraken() as fake, client_for(fake) as k:
         with trio.fail_after(60):
@@ -39,7 +39,7 @@ async def test_frames_stay_whole_and_in_order_when_the_socket_backs_up() -> None
             before = len(fake.received(PUBLIC))
             fake.faults(PUBLIC).pause_reading()
             for i in range(full):
-                assert conn.send_nowait(_ping(i))
+                assert conn.send(_ping(i))
             stats = k.statistics()[PUBLIC]
             assert stats.direct_writes > 0  # the first frames went straight to the kernel
             assert stats.queued_writes > 0  # then the socket was full: the writer took over
@@ -48,7 +48,7 @@ async def test_frames_stay_whole_and_in_order_when_the_socket_backs_up() -> None
             # frames, even between two writes, a new frame must queue behind them, not jump
             # ahead (this is what fails if a frame may go direct past queued ones).
             for i in range(full, count):
-                assert conn.send_nowait(_ping(i))
+                assert conn.send(_ping(i))
                 await fake.public.wait_received(before + i - full // 2)
             received = await fake.public.wait_received(before + count)
     pings = [r.message for r in received[before:]]
@@ -63,8 +63,8 @@ async def test_orders_placed_while_the_socket_is_full_all_complete() -> None:
             conn = k.connection(WsKey.SPOT_PRIVATE_V2)
             faults = fake.faults(WsKey.SPOT_PRIVATE_V2)
             faults.pause_reading()
-            for i in range(2_000):  # fill the socket with pings
-                assert conn.send_nowait(_ping(10_000_000 + i))
+            for i in range(800):  # fill the socket with pings
+                assert conn.send(_ping(10_000_000 + i))
             results: list[str | None] = []
 
             async def place(i: int) -> None:

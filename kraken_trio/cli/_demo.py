@@ -27,9 +27,10 @@ from typing import Any, TextIO
 import msgspec
 import trio
 
-from .._client import KrakenClient, open_kraken
+from .._client import KrakenClient
 from .._config import WsKey
 from .._errors import InvalidRequestError, KrakenError
+from .._open import open_kraken
 from .._proto import spot as s
 from . import Command
 from ._output import EXIT_ARGS, EXIT_OK, Screen, classify, log_to, positive_float, run_trio

@@ -41,7 +41,7 @@ from .._errors import (
     OverrunError,
     RequestTimeoutError,
 )
-from .._subscription import Gap
+from .._events import Gap
 
 __all__ = [
     "EXIT_API",

@@ -28,13 +28,13 @@ from typing import Any, TextIO
 
 import trio
 
-from .._client import FUTURES_PUBLIC_FEEDS, open_kraken
 from .._config import WsKey
-from .._connection import FUTURES_PRIVATE_FEEDS
+from .._events import Gap
 from .._localbook import BookEvent
+from .._open import open_kraken
 from .._proto import futures as f
 from .._proto import spot as s
-from .._subscription import Gap
+from .._proto.channels import FUTURES_PRIVATE_FEEDS, FUTURES_PUBLIC_FEEDS
 from . import Command
 from ._output import (
     EXIT_ARGS,
