@@ -75,7 +75,7 @@ class Settings:
 def settings(quick: bool, runs: int | None) -> Settings:
     if quick:
         return Settings(True, runs or 1, 20_000, 20_000, 2_000, 20.0, 300, 50, 500, 3.0, 4.0)
-    return Settings(False, runs or 3, 150_000, 100_000, 6_000, 45.0, 3000, 200, 500, 30.0, 12.0)
+    return Settings(False, runs or 3, 150_000, 100_000, 6_000, 45.0, 3000, 200, 500, 30.0, 15.0)
 
 
 # ------------------------------------------------------------------------------ processes

@@ -28,6 +28,7 @@ import resource
 import socket
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -220,14 +221,20 @@ ORDER_QTY = Decimal("0.001")
 LIMIT_PRICE = Decimal("50000.0")
 
 
-async def order_round_trips(k: Any, count: int, warmup: int, win: Window) -> list[int]:
+async def order_round_trips(
+    k: Any, count: int, warmup: int, win: Window, until: Callable[[], bool] | None = None
+) -> list[int]:
     """``warmup + count`` awaited ``add_order`` calls; the window spans the last ``count``.
 
     Returns their latencies in ns. The order scenario and the order-under-load scenario
-    both measure this one path.
+    both measure this one path. ``until()`` returning True before an order ends the
+    series early (the load it runs under is over).
     """
     latencies: list[int] = []
+    win.start()  # again at the end of the warm-up
     for i in range(warmup + count):
+        if until is not None and until():
+            break
         if i == warmup:
             win.start()
         t = time.perf_counter_ns()

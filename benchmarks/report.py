@@ -23,6 +23,7 @@ LOAD_PACES = {
     "bursts": "order+bursts",
 }
 """The order-under-load variants: the replay's pace -> the row's scenario name."""
+LOADED = (LOAD_PACES["slices"], LOAD_PACES["bursts"])
 PEER_NAMES = {
     "kraken_trio": "kraken_trio",
     "sdk": "python-kraken-sdk",
@@ -134,6 +135,7 @@ def extras(r: Row) -> list[str]:
     if r.scenario == "fanout":
         extra.append(f"{fmt(r.med('rss_per_sub_kib'), '.2f')} KiB RSS/subscription")
     if r.scenario in LOAD_PACES.values():
+        extra.append(f"{fmt(r.med('messages'), ',.0f')} orders")
         extra.append(f"max {fmt(r.worst, ',.0f')} µs (worst run)")
         if r.scenario != LOAD_PACES["none"]:
             extra.append(f"load taken {fmt(r.med('load_rate'), ',.0f')} msg/s")
@@ -175,12 +177,14 @@ def table(rows: list[Row]) -> str:
         if r.percentile(0.5) is not None:
             lat = f"{fmt(r.percentile(0.5), '.0f')} / {fmt(r.percentile(0.99), '.0f')}"
         rss = r.med("rss_kib")
+        # Under load the client's CPU is mostly the book's, not the orders'.
+        no_cpu = r.scenario == "idle" or r.scenario in LOADED
         rate_text = "-" if r.scenario == "idle" else fmt(r.rate, ",.0f")
         if r.rate is None and r.failures:
             rate_text = "FAILED"
         lines.append(
             f"| {r.scenario} | {PEER_NAMES[r.peer]} | {rate_text} | {ratio_text(r, b)} "
-            f"| {fmt(r.cpu_per_100k, '.2f') if r.scenario != 'idle' else '-'} | {cpu_ratio} "
+            f"| {'-' if no_cpu else fmt(r.cpu_per_100k, '.2f')} | {cpu_ratio} "
             f"| {fmt(rss / 1024 if rss else None, '.0f')} | {lat} | {'; '.join(extras(r))} "
             f"| {len(r.runs)} | {r.note} |"
         )
