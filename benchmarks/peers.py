@@ -65,28 +65,37 @@ def current_rss_kib() -> int:
     return pages * resource.getpagesize() // 1024
 
 
+def preemptions() -> int:
+    """Times the OS took the CPU away from this process (involuntary context switches)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+
+
 class Window:
-    """CPU and wall clock between ``start()`` and ``stop()``."""
+    """CPU, wall clock and preemptions between ``start()`` and ``stop()``."""
 
     def __init__(self) -> None:
         self.t0 = self.c0 = 0.0
         self.elapsed = self.cpu = 0.0
+        self.p0 = self.preempted = 0
         self.started = False
 
     def start(self) -> None:
         self.started = True
         self.t0 = time.perf_counter()
         self.c0 = cpu_seconds()
+        self.p0 = preemptions()
 
     def stop(self) -> None:
         self.elapsed = time.perf_counter() - self.t0
         self.cpu = cpu_seconds() - self.c0
+        self.preempted = preemptions() - self.p0
 
     def result(self, messages: int, **extra: Any) -> dict[str, Any]:
         return {
             "messages": messages,
             "elapsed": self.elapsed,
             "cpu": self.cpu,
+            "preempted": self.preempted,
             "rss_kib": peak_rss_kib(),
             **extra,
         }

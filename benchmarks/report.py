@@ -134,6 +134,9 @@ def extras(r: Row) -> list[str]:
         extra.append(f"{fmt(r.med('core_pct'), '.3f')}% of a core")
     if r.scenario == "fanout":
         extra.append(f"{fmt(r.med('rss_per_sub_kib'), '.2f')} KiB RSS/subscription")
+    if r.scenario == "order" or r.scenario in LOAD_PACES.values():
+        # How busy the machine was: the OS took the CPU from the client this often.
+        extra.append(f"preempted {fmt(r.med('preempted'), ',.0f')} times")
     if r.scenario in LOAD_PACES.values():
         extra.append(f"{fmt(r.med('messages'), ',.0f')} orders")
         extra.append(f"max {fmt(r.worst, ',.0f')} µs (worst run)")
