@@ -2,7 +2,8 @@
 
 The spec names the ``peer`` (``kraken_trio``, ``sdk`` for python-kraken-sdk, ``ccxt`` for
 ccxt.pro, ``raw`` for the minimal trio+wsproto client, ``sink`` for the sender-rate probe),
-the ``scenario`` (``stream``, ``book``, ``order``, ``fanout``, ``idle``) and the replay
+the ``scenario`` (``stream``, ``book``, ``order``, ``order_load`` (in
+:mod:`benchmarks.order_load`), ``fanout``, ``idle``) and the replay
 server's ``port``; ``tls`` makes every WebSocket ``wss://`` (the CA is trusted through
 ``SSL_CERT_FILE``, set by the parent). The last line printed is ``RESULT <json>``: messages,
 elapsed seconds (first message to last), process CPU seconds over the same window (user +
@@ -16,7 +17,8 @@ Patches to peers (URLs only, plus ccxt's markets fed offline instead of a REST l
 python-kraken-sdk takes ``ws_url``/``rest_url`` arguments, and its ``SpotOrderBookClient``
 (which takes no URL) gets the class attributes ``SpotWSClientBase.WS_URL`` and
 ``SpotClient.URL`` pointed at loopback; ccxt gets ``urls['api']['ws']['publicV2']`` and
-``set_markets()`` with one market so ``load_markets`` does no network lookup.
+``set_markets()`` with one market so ``load_markets`` does no network lookup, and over TLS
+its ``cafile`` option (it trusts certifi's bundle otherwise).
 """
 
 from __future__ import annotations
