@@ -138,7 +138,7 @@ def finish_peer(proc: subprocess.Popen[str], spec: dict[str, Any], limit: float)
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[7:])
             if spec["scenario"] in ("stream", "book", "fanout") and not result.get("failed"):
-                result["capped"] = result["messages"] < spec["count"]
+                result.setdefault("capped", result["messages"] < spec["count"])
             if result.get("failed"):
                 log(f"  FAILED {spec['peer']}/{spec['scenario']}: {result['failed']}")
             return result

@@ -87,6 +87,10 @@ class Window:
         self.c0 = cpu_seconds()
         self.p0 = preemptions()
 
+    def running(self) -> float:
+        """Seconds since ``start()``."""
+        return time.perf_counter() - self.t0
+
     def stop(self) -> None:
         self.elapsed = time.perf_counter() - self.t0
         self.cpu = cpu_seconds() - self.c0
@@ -132,17 +136,16 @@ async def kt_stream(spec: dict[str, Any]) -> dict[str, Any]:
             open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k,
             k.subscribe("book", symbol=[BOOK_SYMBOL], depth=spec.get("depth", 10)) as sub,
         ):
-            deadline = 0.0
             checksum = 0
-            async for msg in sub:
-                if not win.started:
-                    win.start()
-                    deadline = trio.current_time() + duration
-                    continue
-                checksum ^= msg.data[0].checksum  # touch the typed struct
-                n += 1
-                if n >= count or trio.current_time() > deadline:
-                    break
+            with trio.move_on_after(duration + 30):  # the window's cap, and the wait for it
+                async for msg in sub:
+                    if not win.started:
+                        win.start()
+                        continue
+                    checksum ^= msg.data[0].checksum  # touch the typed struct
+                    n += 1
+                    if n >= count or win.running() > duration:
+                        break
             win.stop()
     except* OverrunError as group:
         win.stop()
@@ -195,37 +198,42 @@ async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
     n = 0
     failed = None
     best = None
+    capped = False
     async with open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k:
         resyncs = ResyncWatch(k)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(resyncs.run)
-            deadline = 0.0
             first = 0
+            # The book counts the updates it applied; one event may stand for several
+            # (a book kept by the connection conflates them), so the run ends when the
+            # count reaches the stream's, not after `count` events.
             async with k.book(BOOK_SYMBOL, depth=depth) as book:
-                async for event in book:
-                    if event.kind != "snapshot" and event.kind != "update":
-                        # The replay cannot serve a resync (its stream goes on past a fresh
-                        # snapshot): stop here and report it.
-                        win.stop()
-                        failed = f"book {event.kind} after {n:,} updates"
-                        if event.kind == "resync":
-                            failed += f" ({await resyncs.first_reason()})"
-                        break
-                    if not win.started:
-                        win.start()
-                        deadline = trio.current_time() + duration
-                        first = book.updates
-                        continue
-                    best = book.best_bid
-                    # Updates applied (a book may fold several into one event).
-                    n = book.updates - first
-                    if n >= count or trio.current_time() > deadline:
-                        win.stop()
-                        break
+                with trio.move_on_after(duration + 30):  # the window's cap, and the wait for it
+                    async for event in book:
+                        if event.kind != "snapshot" and event.kind != "update":
+                            # The replay cannot serve a resync (its stream goes on past a
+                            # fresh snapshot): stop here and report it.
+                            win.stop()
+                            failed = f"book {event.kind} after {n:,} updates"
+                            if event.kind == "resync":
+                                failed += f" ({await resyncs.first_reason()})"
+                            break
+                        if not win.started:
+                            win.start()
+                            first = book.updates
+                            continue
+                        best = book.best_bid
+                        n = book.updates - first
+                        if book.updates >= count or win.running() > duration:
+                            win.stop()
+                            break
+                if win.started and not win.elapsed:  # the cap ended the wait
+                    win.stop()
                 top = book.bids(10)
+                capped = failed is None and book.updates < count
             nursery.cancel_scope.cancel()
     valid = failed is None and not resyncs.reasons and best is not None and len(top) == 10
-    return win.result(n, valid=valid, resyncs=len(resyncs.reasons), failed=failed)
+    return win.result(n, valid=valid, resyncs=len(resyncs.reasons), failed=failed, capped=capped)
 
 
 ORDER_QTY = Decimal("0.001")
