@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import trio
 
 from ._config import WsKey
+from ._events import SubscriptionStatistics
 from ._proto.book import FuturesBook, L3Book
 from ._proto.livestate import FuturesBookState, SpotBookState
 from ._proto.session import BookChange
@@ -232,6 +233,7 @@ class OrderBooks:
         self._books = {symbol: LocalBook(symbol, self) for symbol in symbols}
         self._host: SubscriptionHost | None = None
         self._handles: list[Any] = []
+        self._delivered = 0
 
     def __getitem__(self, symbol: str) -> LocalBook:
         return self._books[symbol]
@@ -260,6 +262,23 @@ class OrderBooks:
         self._inbox.fail(None)
         await trio.lowlevel.checkpoint()
 
+    def __repr__(self) -> str:
+        pending = sum(map(len, self._inbox.pending.values()))
+        return f"<OrderBooks {list(self._books)} pending={pending}>"
+
+    def statistics(self) -> SubscriptionStatistics:
+        """Counters in the shape of a subscription's: ``buffered`` is the change events
+        waiting to be read (conflated, so never more than a few per symbol); nothing is
+        ever lost: the books themselves are always current."""
+        return SubscriptionStatistics(
+            buffered=sum(map(len, self._inbox.pending.values())),
+            buffer_size=_MAX_PENDING * len(self._books),
+            delivered=self._delivered,
+            lost=0,
+            conflated=0,
+            gaps=sum(b.resyncs for b in self._books.values()),
+        )
+
     def __aiter__(self) -> Self:
         return self
 
@@ -283,6 +302,7 @@ class OrderBooks:
                 if not inbox.pending:
                     inbox.wakeup = trio.Event()
                 await trio.lowlevel.cancel_shielded_checkpoint()
+                self._delivered += 1
                 return BookEvent(change.kind, change.symbol, book, change.detail)
             if inbox.ended:
                 if inbox.error is not None:

@@ -362,7 +362,7 @@ class _Storm:
         self.consumers.append(consumer)
         try:
             async with make() as books:
-                consumer.subscription = books._sub
+                consumer.subscription = books
                 task_status.started(books)
                 async for event in books:
                     consumer.messages += 1

@@ -167,6 +167,7 @@ class Correlator:
         """Forget an entry (answered, or its caller gave up); late answers are ignored."""
         if self._pending.get(entry.req_id) is entry:
             del self._pending[entry.req_id]
+            self._prune()
 
     def fail_all(
         self,
@@ -202,8 +203,9 @@ class Correlator:
         heap = self._deadlines
         while heap and self._pending.get(heap[0][2].req_id) is not heap[0][2]:
             heapq.heappop(heap)
-        if len(heap) > 64 and len(heap) > 4 * len(self._pending):
-            # Entries answered long before their deadline: rebuild, so the heap stays bounded.
+        if len(heap) > 2 * len(self._pending) + 8:
+            # Entries answered before their deadline: rebuild (amortised O(1) per entry), so
+            # the heap holds no finished entry for long.
             live = [x for x in heap if self._pending.get(x[2].req_id) is x[2]]
             heapq.heapify(live)
             self._deadlines = live
