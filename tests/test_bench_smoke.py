@@ -143,3 +143,29 @@ def test_quick_order_under_load_reports_every_variant(tmp_path: Path) -> None:
     text = out.read_text()
     assert "Order p99 under a slices load" in text
     assert "Order p99 under a bursts load" in text
+
+
+def test_a_failed_run_is_reported_in_its_row_and_its_goal() -> None:
+    from benchmarks.report import Row, goals, table
+
+    def run(messages: int, failed: str | None = None) -> dict[str, object]:
+        return {"messages": messages, "elapsed": 1.0, "cpu": 0.5, "failed": failed}
+
+    rows = [
+        Row("stream", "kraken_trio", [run(38_000, "OverrunError after 38,000 messages")]),
+        Row("stream", "sdk", [run(40_000)]),
+        Row("book10", "kraken_trio", [run(90_000), run(1_000, "book resync after 1,000")]),
+        Row("book10", "sdk", [run(30_000)]),
+    ]
+    text = table(rows)
+    stream_kt = next(line for line in text.splitlines() if "| stream | kraken_trio |" in line)
+    assert "| FAILED |" in stream_kt  # no rate from a failed run
+    assert "FAILED in 1 of 1 run(s)**: OverrunError after 38,000 messages" in stream_kt
+    book_kt = next(line for line in text.splitlines() if "| book10 | kraken_trio |" in line)
+    assert "| 90,000 | 3.00x |" in book_kt  # the rate of the run that did not fail
+    assert "FAILED in 1 of 2 run(s)**: book resync after 1,000" in book_kt
+    verdicts = goals(rows).splitlines()
+    assert "no rate (every run failed) -> MISSED: kraken_trio failed in 1 of 1" in verdicts[0]
+    assert verdicts[1].endswith(
+        "-> MISSED: kraken_trio failed in 1 of 2 run(s) (book resync after 1,000)"
+    )
