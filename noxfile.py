@@ -63,3 +63,9 @@ def demo(session: nox.Session) -> None:
     """Run `kraken-trio demo` against the embedded fake exchange."""
     session.install("-e", ".")
     session.run("kraken-trio", "demo", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the wheel into dist/ (kraken_trio is installed from a checkout or this wheel)."""
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "--wheel-dir", "dist", ".")

@@ -15,7 +15,7 @@ from decimal import ROUND_FLOOR, Decimal
 import trio
 from _connect import connect, parser
 
-from kraken_trio._proto import spot as s
+from kraken_trio.messages import ExecutionsMessage, TickerMessage
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,7 @@ async def main(argv: list[str] | None = None) -> int:
         async with k.subscribe("executions") as executions:
             async with k.subscribe("ticker", symbol=["BTC/USD"]) as ticker:
                 first = await ticker.__anext__()
-            assert isinstance(first, s.TickerMessage)
+            assert isinstance(first, TickerMessage)
             price = (first.data[0].bid * Decimal("0.98") / pair.price_increment).to_integral_value(
                 rounding=ROUND_FLOOR
             ) * pair.price_increment
@@ -51,7 +51,7 @@ async def main(argv: list[str] | None = None) -> int:
             print(f"placed {placed.order_id}; switch armed, fires at {result.trigger_time}")
             with trio.fail_after(10):
                 async for msg in executions:
-                    if not isinstance(msg, s.ExecutionsMessage):
+                    if not isinstance(msg, ExecutionsMessage):
                         continue
                     for e in msg.data:
                         if e.order_id == placed.order_id and e.exec_type == "canceled":

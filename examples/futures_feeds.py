@@ -12,12 +12,12 @@ import trio
 from _connect import connect, parser
 
 from kraken_trio import KrakenClient, WsKey
-from kraken_trio._proto import futures as f
+from kraken_trio.messages import FuturesTicker
 
 
 async def ticker(k: KrakenClient, product: str) -> None:
     async for msg in k.subscribe("ticker", product_ids=[product], on_overflow="latest"):
-        if isinstance(msg, f.FuturesTicker):
+        if isinstance(msg, FuturesTicker):
             print(f"ticker {msg.product_id} bid {msg.bid} ask {msg.ask} mark {msg.mark_price}")
 
 

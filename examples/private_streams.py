@@ -13,47 +13,62 @@ import trio
 from _connect import connect, parser
 
 from kraken_trio import KrakenClient
-from kraken_trio._proto import spot as s
+from kraken_trio.messages import BalancesSnapshot, BalancesUpdate, ExecutionsMessage
 
 
-async def executions(k: KrakenClient, ready: trio.Event, count: int) -> None:
+class Seen:
+    """What the --fake run waits for before it stops: its order filled, both ledger entries."""
+
+    def __init__(self) -> None:
+        self.filled = trio.Event()
+        self.ledger_assets: set[str] = set()
+        self.ledger = trio.Event()
+
+
+async def executions(k: KrakenClient, ready: trio.Event, count: int, seen: Seen) -> None:
     async with k.subscribe("executions", snap_orders=True) as sub:
         ready.set()
-        seen = 0
+        shown = 0
         async for msg in sub:
-            if not isinstance(msg, s.ExecutionsMessage):
+            if not isinstance(msg, ExecutionsMessage):
                 continue
             print(f"executions {msg.type}: {len(msg.data)} item(s)")
             for e in msg.data:
                 fill = f" filled {e.last_qty} @ {e.last_price}" if e.exec_type == "trade" else ""
                 print(f"  {e.exec_type:12} {e.order_id} {e.order_status}{fill}")
-                seen += 1
-            if seen >= count:
+                shown += 1
+                if e.order_status == "filled":
+                    seen.filled.set()
+            if shown >= count:
                 return
 
 
-async def balances(k: KrakenClient, ready: trio.Event) -> None:
+async def balances(k: KrakenClient, ready: trio.Event, seen: Seen) -> None:
     async with k.subscribe("balances") as sub:
         ready.set()
         async for msg in sub:
-            if isinstance(msg, s.BalancesSnapshot):
+            if isinstance(msg, BalancesSnapshot):
                 print("balances:", {a.asset: str(a.balance) for a in msg.data})
-            elif isinstance(msg, s.BalancesUpdate):
+            elif isinstance(msg, BalancesUpdate):
                 for entry in msg.data:
                     print(
                         f"  ledger {entry.type}: {entry.asset} {entry.amount:+} -> {entry.balance}"
                     )
+                    seen.ledger_assets.add(entry.asset)
+                if {"BTC", "USD"} <= seen.ledger_assets:
+                    seen.ledger.set()
 
 
 async def main(argv: list[str] | None = None) -> int:
     args = parser(__doc__ or "").parse_args(argv)
+    seen = Seen()
     with trio.move_on_after(args.duration):
         async with connect(args.fake, private=True) as k, trio.open_nursery() as nursery:
             subscribed = [trio.Event(), trio.Event()]
-            nursery.start_soon(balances, k, subscribed[1])
+            nursery.start_soon(balances, k, subscribed[1], seen)
 
             async def executions_then_stop() -> None:
-                await executions(k, subscribed[0], args.count)
+                await executions(k, subscribed[0], args.count, seen)
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(executions_then_stop)
@@ -64,6 +79,10 @@ async def main(argv: list[str] | None = None) -> int:
                     order_type="market", side="buy", symbol="BTC/USD", order_qty=Decimal("0.001")
                 )
                 print("placed market order", result.order_id)
+                # Stop as soon as the story is told: the fill and both ledger entries.
+                await seen.filled.wait()
+                await seen.ledger.wait()
+                nursery.cancel_scope.cancel()
     return 0
 
 

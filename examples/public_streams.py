@@ -12,7 +12,7 @@ import trio
 from _connect import connect, parser
 
 from kraken_trio import Gap, KrakenClient
-from kraken_trio._proto import spot as s
+from kraken_trio.messages import TradeMessage
 
 
 async def tickers(k: KrakenClient, count: int, done: trio.CancelScope) -> None:
@@ -33,7 +33,7 @@ async def tickers(k: KrakenClient, count: int, done: trio.CancelScope) -> None:
 async def trades(k: KrakenClient) -> None:
     async with k.subscribe("trade", symbol=["BTC/USD"]) as sub:
         async for msg in sub:
-            if isinstance(msg, s.TradeMessage):
+            if isinstance(msg, TradeMessage):
                 for t in msg.data:
                     # t.price and t.qty are Decimal: exact, as Kraken sent them.
                     print(f"trade  {t.symbol:8} {t.side:4} {t.qty} @ {t.price}")

@@ -17,7 +17,7 @@ import trio
 from _connect import connect, parser
 
 from kraken_trio import KrakenAPIError, RequestTimeoutError, WsKey
-from kraken_trio._proto import spot as s
+from kraken_trio.messages import TickerMessage
 
 
 def tick_floor(price: Decimal, tick: Decimal) -> Decimal:
@@ -36,7 +36,7 @@ async def main(argv: list[str] | None = None) -> int:
         pair = (await k.instrument_pairs())[symbol]
         async with k.subscribe("ticker", symbol=[symbol]) as ticker:
             first = await ticker.__anext__()
-        assert isinstance(first, s.TickerMessage)
+        assert isinstance(first, TickerMessage)
         bid = first.data[0].bid
         tick = pair.price_increment
         qty = max(pair.qty_min * 10, Decimal("0.001")).quantize(pair.qty_increment)

@@ -1,5 +1,7 @@
 """kraken_trio: a Trio-native client for Kraken's Spot WebSocket v2 and Futures WebSocket v1."""
 
+import logging as _logging
+
 from ._client import DeadMansSwitch as DeadMansSwitch
 from ._client import EventStream as EventStream
 from ._client import KrakenClient as KrakenClient
@@ -13,6 +15,7 @@ from ._errors import KrakenAPIError as KrakenAPIError
 from ._errors import KrakenError as KrakenError
 from ._errors import OverrunError as OverrunError
 from ._errors import ProtocolError as ProtocolError
+from ._errors import RateLimitError as RateLimitError
 from ._errors import ReconnectExhaustedError as ReconnectExhaustedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import SubscriptionError as SubscriptionError
@@ -24,9 +27,18 @@ from ._localbook import BookEvent as BookEvent
 from ._localbook import LocalBook as LocalBook
 from ._localbook import OrderBooks as OrderBooks
 from ._open import open_kraken as open_kraken
+from ._orders import Fill as Fill
+from ._orders import OrderState as OrderState
+from ._orders import OrderTracker as OrderTracker
+from ._orders import OrderUpdate as OrderUpdate
+from ._proto.ratelimit import RateTier as RateTier
 from ._subscription import Subscription as Subscription
 
 __version__ = "0.1.0"
+
+# A library configures no logging: without a handler of the application's, Python's last-resort
+# handler would print our warnings to stderr, errors the caller already catches included.
+_logging.getLogger("kraken_trio").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AuthenticationError",
@@ -37,6 +49,7 @@ __all__ = [
     "ConnectionStatistics",
     "DeadMansSwitch",
     "EventStream",
+    "Fill",
     "Gap",
     "InvalidRequestError",
     "KrakenAPIError",
@@ -45,8 +58,13 @@ __all__ = [
     "LifecycleEvent",
     "LocalBook",
     "OrderBooks",
+    "OrderState",
+    "OrderTracker",
+    "OrderUpdate",
     "OverrunError",
     "ProtocolError",
+    "RateLimitError",
+    "RateTier",
     "ReconnectExhaustedError",
     "RequestTimeoutError",
     "Subscription",

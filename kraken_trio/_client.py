@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self, overload
 
 import trio
 
@@ -17,11 +17,15 @@ from ._connection import Connection
 from ._errors import (
     ClosedError,
     InvalidRequestError,
+    KrakenAPIError,
     KrakenError,
     RequestTimeoutError,
 )
-from ._events import ConnectionStatistics, LifecycleEvent
-from ._localbook import OrderBooks
+from ._events import ConnectionStatistics, Gap, LifecycleEvent
+from ._localbook import LocalBook, OrderBooks
+from ._orders import OrderTracker, track_orders
+from ._pacing import admit, learn, params_of, refused
+from ._proto import futures as f
 from ._proto import spot as s
 from ._proto.auth import Credentials
 from ._proto.channels import (
@@ -32,6 +36,7 @@ from ._proto.channels import (
     plan_subscription,
     ws_key_of,
 )
+from ._proto.ratelimit import RateGovernor
 from ._rest import TokenSource
 from ._subscription import OverflowPolicy, Subscription
 from ._trading import (
@@ -42,6 +47,7 @@ from ._trading import (
     build_cancel_order,
     build_edit_order,
     check_cancel_after,
+    check_pair_limits,
 )
 
 __all__ = ["DeadMansSwitch", "EventStream", "KrakenClient"]
@@ -131,6 +137,7 @@ class KrakenClient:
         self._token_source: TokenSource | None = None
         self._pairs: dict[str, s.InstrumentPair] | None = None
         self._closed = False
+        self.rate_governor = RateGovernor(config.rate_tier)
 
     def __repr__(self) -> str:
         keys = ", ".join(str(k) for k in self._connections)
@@ -190,6 +197,212 @@ class KrakenClient:
             await conn.wait_ready()
         if scope.cancelled_caught:
             raise RequestTimeoutError("connect", None, sent=False)
+
+    # Overloads: what each channel yields, so that a type checker sees the message fields.
+    # Futures first: ``product_ids`` (or the futures private key) is what tells them apart.
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["ticker"],
+        *,
+        product_ids: Sequence[str],
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesTicker | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["ticker_lite"],
+        *,
+        product_ids: Sequence[str],
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesTickerLite | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["book"],
+        *,
+        product_ids: Sequence[str],
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesBookSnapshot | f.FuturesBookDelta | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["trade"],
+        *,
+        product_ids: Sequence[str],
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesTradeSnapshot | f.FuturesTrade | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["heartbeat"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesHeartbeat | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["open_orders"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesOpenOrdersSnapshot | f.FuturesOpenOrders | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["open_orders_verbose"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesOpenOrdersVerboseSnapshot | f.FuturesOpenOrdersVerbose | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["fills"],
+        *,
+        product_ids: Sequence[str] | None = None,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesFillsSnapshot | f.FuturesFills | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["open_positions"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesOpenPositions | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["account_log"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesAccountLogSnapshot | f.FuturesAccountLog | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["notifications_auth"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesNotifications | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["balances"],
+        *,
+        ws_key: Literal[WsKey.DERIVATIVES_PRIVATE_V1],
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+    ) -> Subscription[f.FuturesBalancesSnapshot | f.FuturesBalances | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["ticker"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.TickerMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["book"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.BookMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["trade"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.TradeMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["ohlc"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.OhlcMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["instrument"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.InstrumentMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["level3"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.L3Message | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["executions"],
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.ExecutionsMessage | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: Literal["balances"],
+        *,
+        ws_key: Literal[WsKey.SPOT_PRIVATE_V2, WsKey.SPOT_BETA_PRIVATE_V2] | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[s.BalancesSnapshot | s.BalancesUpdate | Gap]: ...
+    @overload
+    def subscribe(
+        self,
+        channel: str,
+        *,
+        ws_key: WsKey | None = None,
+        on_overflow: OverflowPolicy = "raise",
+        buffer_size: int | None = None,
+        **params: Any,
+    ) -> Subscription[Any]: ...
 
     def subscribe(
         self,
@@ -268,6 +481,27 @@ class KrakenClient:
             if scope.cancelled_caught or self._pairs is None:
                 raise RequestTimeoutError("instrument snapshot", None, sent=True)
         return self._pairs
+
+    @overload
+    def book(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]; str wins
+        self,
+        symbol: str,
+        depth: int = 10,
+        *,
+        level: int = 2,
+        ws_key: WsKey | None = None,
+        buffer_size: int | None = None,
+    ) -> AbstractAsyncContextManager[LocalBook]: ...
+    @overload
+    def book(
+        self,
+        symbol: Sequence[str],
+        depth: int = 10,
+        *,
+        level: int = 2,
+        ws_key: WsKey | None = None,
+        buffer_size: int | None = None,
+    ) -> AbstractAsyncContextManager[OrderBooks]: ...
 
     @asynccontextmanager
     async def book(
@@ -365,15 +599,68 @@ class KrakenClient:
             if key not in TRADING_KEYS:
                 raise InvalidRequestError(f"trading goes over a spot private endpoint, not {key}")
             conn = self.connection(key)
-        return await conn.request(
-            method,
-            params,
-            expected=expected,
-            open_ended=open_ended,
-            cl_ord_id=cl_ord_id,
-            order_userref=order_userref,
-            wait_for_link=wait_for_link,
+        governor = self.rate_governor
+        fields = params_of(params)
+        costs = await admit(
+            governor, self.config.rate_limit, method, fields, self.config.request_timeout
         )
+        try:
+            replies = await conn.request(
+                method,
+                params,
+                expected=expected,
+                open_ended=open_ended,
+                cl_ord_id=cl_ord_id,
+                order_userref=order_userref,
+                wait_for_link=wait_for_link,
+            )
+        except KrakenAPIError as exc:
+            refused(governor, exc, fields, costs)
+            raise
+        learn(governor, method, fields, replies, trio.current_time())
+        return replies
+
+    def orders(
+        self, *, buffer_size: int | None = None
+    ) -> AbstractAsyncContextManager[OrderTracker]:
+        """Track the account's own orders, reconciled across reconnects.
+
+        ``async with k.orders() as orders`` subscribes ``executions`` (``snap_orders`` and
+        ``snap_trades``; shared with every other subscriber asking the same) and yields an
+        :class:`OrderTracker` once the snapshot is in: ``orders.open``,
+        ``orders.get(order_id)``, ``await orders.closed(order_id)``, and ``async for update
+        in orders`` for each :class:`OrderUpdate`. See the order tracking guide.
+
+        Args:
+            buffer_size: Updates buffered for the iterator (default from the config).
+
+        Raises:
+            InvalidRequestError: no credentials, or another ``executions`` subscription
+                with different options is live on the connection.
+            RequestTimeoutError: no snapshot within the request deadline.
+        """
+        if buffer_size is not None and (
+            isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1
+        ):
+            raise InvalidRequestError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
+        if self.credentials is None:
+            raise InvalidRequestError("orders() needs api_key and api_secret")
+        return track_orders(self, buffer_size=buffer_size)
+
+    def rate_counter(self, symbol: str) -> float:
+        """The modelled trading rate counter of ``symbol`` now (for dashboards).
+
+        Kraken's counter per pair, as this client models it from its own requests (see
+        :class:`Config` ``rate_tier``); 0 for a pair it has not traded.
+        """
+        return self.rate_governor.value(symbol, trio.current_time())
+
+    def _check_pair_limits(self, symbol: str, orders: Sequence[tuple[str, s.BatchOrder]]) -> None:
+        """Once the instrument channel was read, check ``orders`` against the pair's limits."""
+        pair = (self._pairs or {}).get(symbol)
+        if pair is not None:
+            for what, order in orders:
+                check_pair_limits(what, order, pair)
 
     async def add_order(
         self,
@@ -403,7 +690,9 @@ class KrakenClient:
             The result; ``.order_id`` is Kraken's id.
 
         Raises:
-            InvalidRequestError: a field failed the local checks (nothing was sent).
+            InvalidRequestError: a field failed the local checks (nothing was sent); once the
+                ``instrument`` channel has been read (:meth:`instrument_pairs`, or any
+                :meth:`book`), these include the pair's tick size, ``qty_min`` and ``cost_min``.
             KrakenAPIError: Kraken refused the order (its text, method and req_id).
             RequestTimeoutError: no reply within the request deadline (may be live).
             ConnectionLostError: the link dropped with the request in flight (may be live;
@@ -419,6 +708,7 @@ class KrakenClient:
                 **options,
             }
         )
+        self._check_pair_limits(params.symbol, [("add_order", params)])
         (reply,) = await self._trade(
             "add_order",
             params,
@@ -540,6 +830,9 @@ class KrakenClient:
             RequestTimeoutError, ConnectionLostError.
         """
         params = build_batch_add(symbol, orders, deadline, validate)
+        self._check_pair_limits(
+            params.symbol, [(f"orders[{i}]", order) for i, order in enumerate(params.orders)]
+        )
         (reply,) = await self._trade("batch_add", params, ws_key=ws_key)
         return list(reply.result or [])
 

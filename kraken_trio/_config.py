@@ -6,6 +6,9 @@ import enum
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
+
+from ._proto.ratelimit import TIERS, RateTier
 
 __all__ = ["DEFAULT_ENDPOINTS", "DEFAULT_REST_URL", "Config", "WsKey"]
 
@@ -76,6 +79,14 @@ class Config:
         rest_timeout: Bound on one REST call (token fetch).
         ssl_context: TLS settings for ``wss://`` endpoints; by default the system's trust
             store with certificate and host name verification.
+        rate_limit: What a trading request that would pass Kraken's per-pair rate counter
+            does: ``"wait"`` until it fits (bounded by ``request_timeout``), ``"raise"``
+            :class:`~kraken_trio.RateLimitError` at once, or ``"off"`` (sent anyway). In
+            every mode nothing refused locally is sent.
+        rate_tier: The account's tier for the counter model: ``"starter"`` (60, 1.0/s),
+            ``"intermediate"`` (125, 2.34/s), ``"pro"`` (180, 3.75/s), or a
+            :class:`~kraken_trio.RateTier` for negotiated limits. An ``executions`` ack's
+            ``maxratecount`` replaces the threshold.
     """
 
     connect_timeout: float = 10.0
@@ -93,6 +104,8 @@ class Config:
     endpoints: Mapping[WsKey, str] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
     rest_url: str = DEFAULT_REST_URL
     ssl_context: ssl.SSLContext | None = None
+    rate_limit: Literal["wait", "raise", "off"] = "wait"
+    rate_tier: str | RateTier = "starter"
 
     def __post_init__(self) -> None:
         for name in (
@@ -120,6 +133,17 @@ class Config:
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
         ):
             raise ValueError(f"Config.max_reconnects must be an int >= 0 or None, got {limit!r}")
+        if self.rate_limit not in ("wait", "raise", "off"):
+            raise ValueError(
+                f"Config.rate_limit must be 'wait', 'raise' or 'off', got {self.rate_limit!r}"
+            )
+        if not isinstance(self.rate_tier, RateTier) and (
+            not isinstance(self.rate_tier, str) or self.rate_tier not in TIERS
+        ):
+            raise ValueError(
+                f"Config.rate_tier must be one of {sorted(TIERS)} or a RateTier, "
+                f"got {self.rate_tier!r}"
+            )
         if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
             raise ValueError(
                 "Config.ssl_context must be an ssl.SSLContext, "

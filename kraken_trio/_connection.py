@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
 import trio
 
 from ._config import Config, WsKey
@@ -41,6 +42,7 @@ from ._proto.codec import encode_futures
 from ._proto.correlator import Pending, Waker
 from ._proto.futures import FuturesChallengeRequest
 from ._proto.futures_session import FuturesDialect
+from ._proto.hints import refusal_hint
 from ._proto.livestate import live_state_for
 from ._proto.session import Session
 from ._proto.spot_session import SpotDialect, encode_spot_request
@@ -477,7 +479,7 @@ class Connection:
                 if not event.is_set():
                     raise _LinkFailed(f"no pong within {self._cfg.pong_timeout}s")
             else:
-                entry = self.session.ping(trio.current_time(), encode_spot_request)
+                entry = self.session.requests.ping(trio.current_time(), encode_spot_request)
                 if entry is None:
                     return
                 self._timer_wake.set()
@@ -612,7 +614,7 @@ class Connection:
                     await self.wait_ready()
                 if waiting.cancelled_caught:
                     raise RequestTimeoutError(method, None, cl_ord_id, sent=False)
-            sent = self.session.request(
+            sent = self.session.requests.request(
                 method,
                 params,
                 encode_spot_request,
@@ -642,7 +644,7 @@ class Connection:
                 session.correlator.discard(call)
             if barrier is not None and not barrier.done.is_set():
                 session.correlator.discard(barrier)
-        return _replies_or_raise(call)
+        return _replies_or_raise(call, self.key)
 
     # ================================================================ statistics
 
@@ -661,7 +663,7 @@ async def _wait(waker: Waker) -> None:
     await waker.wait()
 
 
-def _replies_or_raise(call: Pending) -> list[Any]:
+def _replies_or_raise(call: Pending, key: WsKey) -> list[Any]:
     from ._errors import KrakenAPIError
     from ._proto.channels import is_auth_error
 
@@ -673,9 +675,11 @@ def _replies_or_raise(call: Pending) -> list[Any]:
     failed = [r for r in replies if not r.success]
     if failed:
         text = "; ".join(dict.fromkeys(r.error or "unknown error" for r in failed))
-        if is_auth_error(text):
-            raise AuthenticationError(text, call.method, call.req_id)
-        raise KrakenAPIError(text, call.method, call.req_id)
+        params = call.payload[0] if call.payload is not None else None
+        fields = msgspec.structs.asdict(params) if isinstance(params, msgspec.Struct) else {}
+        hint = refusal_hint(text, call.method, fields, str(key))
+        cls = AuthenticationError if is_auth_error(text) else KrakenAPIError
+        raise cls(text, call.method, call.req_id, hint)
     return replies
 
 

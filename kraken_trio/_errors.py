@@ -11,6 +11,9 @@
     │   └── ReconnectExhaustedError  the configured reconnect limit was reached
     ├── RequestTimeoutError          a request got no reply within the request deadline
     ├── OverrunError                 a subscription's buffer overflowed (policy ``"raise"``)
+    ├── RateLimitError               a trading request would pass Kraken's rate counter;
+    │                                nothing was sent (``rate_limit="raise"``, or the wait
+    │                                would outlast the request deadline)
     ├── ClosedError                  the client or subscription is closed
     └── InvalidRequestError          a call was refused locally, before anything was sent
         (also a ``ValueError``)
@@ -32,6 +35,7 @@ __all__ = [
     "KrakenError",
     "OverrunError",
     "ProtocolError",
+    "RateLimitError",
     "ReconnectExhaustedError",
     "RequestTimeoutError",
     "SubscriptionError",
@@ -67,17 +71,23 @@ class KrakenAPIError(KrakenError):
         error: Kraken's error text, verbatim (for example ``"EOrder:Insufficient funds"``).
         method: The request's method (``"add_order"``, ``"subscribe"``, ...).
         req_id: The request's ``req_id``, if one was sent.
+        hint: What to change, where kraken_trio can tell (``"symbols are upper case: try
+            'BTC/USD'"``); ``None`` otherwise.
     """
 
-    def __init__(self, error: str, method: str = "", req_id: int | None = None) -> None:
-        super().__init__(error, method, req_id)
+    def __init__(
+        self, error: str, method: str = "", req_id: int | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(error, method, req_id, hint)
         self.error = error
         self.method = method
         self.req_id = req_id
+        self.hint = hint
 
     def __str__(self) -> str:
         where = f"{self.method} (req_id={self.req_id})" if self.method else "request"
-        return f"{where} failed: {self.error}"
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{where} failed: {self.error}{hint}"
 
 
 class SubscriptionError(KrakenAPIError):
@@ -209,6 +219,33 @@ class OverrunError(KrakenError):
     def __str__(self) -> str:
         what = f" of {self.description}" if self.description else ""
         return f"subscription{what} overran its buffer: {self.lost} message(s) lost"
+
+
+class RateLimitError(KrakenError):
+    """A trading request was held back because it would pass Kraken's rate counter.
+
+    Nothing was sent. With ``rate_limit="raise"`` this is raised at once; with ``"wait"``
+    only when the wait would outlast the request deadline.
+
+    Attributes:
+        symbol: The pair whose counter is full.
+        retry_after: Seconds until the request would fit (``inf`` if it never can: its
+            cost alone is above the threshold).
+        method: The request's method.
+    """
+
+    def __init__(self, symbol: str, retry_after: float, method: str = "") -> None:
+        super().__init__(symbol, retry_after, method)
+        self.symbol = symbol
+        self.retry_after = retry_after
+        self.method = method
+
+    def __str__(self) -> str:
+        what = self.method or "request"
+        return (
+            f"{what} on {self.symbol} held back by the trading rate counter; it would fit in "
+            f"{self.retry_after:.2f} s; nothing was sent"
+        )
 
 
 class ClosedError(KrakenError):

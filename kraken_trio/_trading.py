@@ -16,6 +16,7 @@ from typing import Any
 
 from ._errors import InvalidRequestError
 from ._proto import spot as s
+from ._proto.hints import suggest_field
 
 __all__ = [
     "ORDER_TYPES",
@@ -26,6 +27,7 @@ __all__ = [
     "build_cancel_order",
     "build_edit_order",
     "check_cancel_after",
+    "check_pair_limits",
 ]
 
 ORDER_TYPES = frozenset(
@@ -352,9 +354,47 @@ _BATCH_ORDER_FIELDS = frozenset(s.BatchOrder.__struct_fields__)
 
 
 def _reject_unknown(what: str, fields: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    unknown = set(fields) - allowed
+    unknown = sorted(set(fields) - allowed)
     if unknown:
-        raise InvalidRequestError(f"{what}: unknown field(s) {sorted(unknown)}")
+        hints = [
+            f"{name!r} -> {better!r}"
+            for name in unknown
+            if (better := suggest_field(name, allowed)) is not None
+        ]
+        kraken = f" (Kraken's names: {', '.join(hints)})" if hints else ""
+        raise InvalidRequestError(f"{what}: unknown field(s) {unknown}{kraken}")
+
+
+def check_pair_limits(what: str, order: s.BatchOrder, pair: s.InstrumentPair) -> None:
+    """Refuse locally what Kraken would refuse for the pair's tick size and minimums.
+
+    Args:
+        what: How the error names the order (``"add_order"``, ``"orders[2]"``).
+        order: The checked order.
+        pair: The pair's entry of the ``instrument`` channel.
+
+    Raises:
+        InvalidRequestError: ``limit_price`` off the pair's ``price_increment``, ``order_qty``
+            below its ``qty_min``, or a limit order's cost below its ``cost_min``.
+    """
+    static = order.limit_price_type in (None, "static")
+    price = order.limit_price if static else None
+    if price is not None and pair.price_increment > 0 and price % pair.price_increment != 0:
+        raise InvalidRequestError(
+            f"{what}: limit_price {price} is not a multiple of {pair.symbol}'s price_increment "
+            f"{pair.price_increment} (Kraken would answer 'EOrder:Tick size check failed')"
+        )
+    qty = order.order_qty
+    if qty is not None and qty < pair.qty_min:
+        raise InvalidRequestError(
+            f"{what}: order_qty {qty} is below {pair.symbol}'s qty_min {pair.qty_min} "
+            "(Kraken would answer 'EOrder:Order minimum not met')"
+        )
+    if qty is not None and price is not None and qty * price < pair.cost_min:
+        raise InvalidRequestError(
+            f"{what}: order_qty x limit_price = {qty * price} is below {pair.symbol}'s cost_min "
+            f"{pair.cost_min} (Kraken would answer 'EOrder:Cost minimum not met')"
+        )
 
 
 def build_add_order(fields: Mapping[str, Any]) -> s.AddOrderParams:

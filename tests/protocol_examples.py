@@ -1,11 +1,11 @@
-"""Example messages of the protocol reference (../shared/kraken-protocol.md), as wire bytes.
+"""Example messages of Kraken's protocol reference, as wire bytes.
 
 Names without a prefix are Spot v2, names starting with ``F_`` are Futures v1. The literals are
 copied verbatim from the reference, except where a comment says an elided part (``...``) was
 completed; the section "Constructed" at the end holds messages the reference describes only by
 their keys, built from those key lists.
 
-The recorded book fixture is not copied here: tests read it from ``../shared/fixtures``.
+The recorded book (``BOOK_FIXTURE``) lives in ``tests/fixtures``; its README says where it comes from.
 """
 
 # ruff: noqa: E501  (wire messages are kept verbatim, one per line)
@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BOOK_FIXTURE = FIXTURES / "book-btcusd-depth10.jsonl"
 
 # --------------------------------------------------------------------------------------------

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
-from kraken_trio import KrakenClient, LifecycleEvent, open_kraken
+from kraken_trio import Gap, KrakenClient, LifecycleEvent, Subscription, open_kraken
 from kraken_trio.testing._fake import FakeKraken
+
+M = TypeVar("M")
 
 
 @asynccontextmanager
@@ -48,3 +50,10 @@ async def settle(client: KrakenClient) -> None:
     async with client.subscribe("instrument") as sub:
         await sub.__anext__()
     await trio.lowlevel.checkpoint()
+
+
+async def next_data(sub: Subscription[M | Gap]) -> M:
+    """The next message of ``sub``, which must not be a :class:`Gap` marker."""
+    msg = await sub.__anext__()
+    assert not isinstance(msg, Gap), msg
+    return msg

@@ -12,14 +12,14 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import client_for, next_matching, settle
+from protocol_examples import BOOK_FIXTURE
+from support import client_for, next_data, next_matching, settle
 
 from kraken_trio import Gap, KrakenClient, Subscription, WsKey
 from kraken_trio._proto import futures as f
@@ -133,7 +133,7 @@ async def test_spot_bad_frame_is_logged_counted_and_contained(
     async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
         with trio.fail_after(15):
             async with k.subscribe("book", symbol=["BTC/USD"], depth=10) as sub:
-                assert (await sub.__anext__()).type == "snapshot"
+                assert (await next_data(sub)).type == "snapshot"
                 await _drain_updates(fake, k, sub)
                 before = k.statistics()[PUBLIC]
                 counts = (before.bad_messages, before.unrouted)
@@ -204,7 +204,7 @@ async def test_private_bad_frame_does_not_reach_the_executions_subscriber(
     async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
         with trio.fail_after(15):
             async with k.subscribe("executions", snap_orders=True) as ex:
-                assert (await ex.__anext__()).type == "snapshot"
+                assert (await next_data(ex)).type == "snapshot"
                 await fake.faults(PRIVATE).send_raw(
                     '{"channel":"executions","type":"update","data":[{"order_id":5}]}'
                 )
@@ -244,7 +244,7 @@ async def test_oversized_message_is_refused_logged_counted_and_the_feed_recovers
     ):
         with trio.fail_after(15):
             async with k.subscribe("book", symbol=["BTC/USD"], depth=10) as sub:
-                assert (await sub.__anext__()).type == "snapshot"
+                assert (await next_data(sub)).type == "snapshot"
                 huge = '{"channel":"mystery","pad":"' + "x" * (4 * limit) + '"}'
                 await fake.faults(PUBLIC).send_raw(huge)
                 # Whether the client drops the frame or the link, the subscriber sees no
@@ -278,8 +278,7 @@ async def test_statistics_are_a_snapshot() -> None:
 
 # ----------------------------------------------------------------------------- fuzzed frames
 
-FIXTURE = Path(__file__).parents[1].parent / "shared" / "fixtures" / "book-btcusd-depth10.jsonl"
-REAL = [json.loads(line) for line in FIXTURE.read_text().splitlines()[:40]]
+REAL = [json.loads(line) for line in BOOK_FIXTURE.read_text().splitlines()[:40]]
 
 JSONISH = st.recursive(
     st.none()
@@ -345,7 +344,7 @@ def test_fuzzed_frames_never_break_the_connection_or_reach_an_unrelated_subscrib
         async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
             with trio.fail_after(20):
                 async with k.subscribe("book", symbol=["ETH/USD"], depth=10) as sub:
-                    assert (await sub.__anext__()).type == "snapshot"
+                    assert (await next_data(sub)).type == "snapshot"
                     before = k.statistics()[PUBLIC]
                     for frame in frames:
                         await fake.faults(PUBLIC).send_raw(frame)

@@ -6,12 +6,12 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from protocol_examples import BOOK_FIXTURE
 
 from kraken_trio._errors import ProtocolError
 from kraken_trio._proto import futures, spot
@@ -19,7 +19,6 @@ from kraken_trio._proto.book import BookOrder, FuturesBook, L2Book, L3Book
 from kraken_trio._proto.checksum import checksum_digits, crc32_levels
 from kraken_trio._proto.codec import FuturesDecoder, SpotDecoder
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 D = Decimal
 
 
@@ -251,7 +250,7 @@ def test_l3_vector_1063832831() -> None:
 
 def load_recording() -> list[tuple[str, list[Level], list[Level], int]]:
     out = []
-    text = (FIXTURES / "book-btcusd-depth10.jsonl").read_text()
+    text = BOOK_FIXTURE.read_text()
     for line in text.splitlines():
         msg = json.loads(line, parse_float=Decimal)
         (data,) = msg["data"]

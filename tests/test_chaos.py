@@ -80,7 +80,7 @@ async def test_slow_consumer_under_a_firehose_gets_its_policy_and_nothing_else_s
                 if policy == "latest"
                 else ("book", {"symbol": ["BTC/USD"], "depth": 10})
             )
-            slow = k.subscribe(channel, buffer_size=4, on_overflow=policy, **params)  # type: ignore[arg-type]
+            slow = k.subscribe(channel, buffer_size=4, on_overflow=policy, **params)  # type: ignore[call-overload]
             await slow.open()
             async with k.subscribe("book", symbol=["ETH/USD"], depth=100) as fast:
                 # The fast subscriber keeps receiving while three heartbeats go out and are

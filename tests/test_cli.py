@@ -166,6 +166,7 @@ async def test_rejected_credentials_exit_5_and_never_show_the_secret() -> None:
     err = proc.stderr.decode()
     assert proc.returncode == 5, err
     assert "EAPI:Invalid key" in err
+    assert len(err.splitlines()) == 1, err  # one failure, one line
     assert secret not in err
     assert proc.stdout == b""
 
@@ -559,3 +560,15 @@ async def test_every_stream_has_a_live_view(argv: list[str], shown: list[str]) -
     assert f"kraken-trio {argv[0]}" in last
     for needle in shown:
         assert needle in last, (needle, last)
+
+
+def test_the_library_prints_nothing_unless_the_application_configures_logging() -> None:
+    script = (
+        "import logging, kraken_trio\n"
+        "logging.getLogger('kraken_trio._connection').warning('refused: a caught error')\n"
+        "logging.getLogger('kraken_trio').error('failed for good')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stderr == ""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import trio
-from support import client_for, next_matching, settle, wait_event
+from support import client_for, next_data, next_matching, settle, wait_event
 
 from kraken_trio import (
     Gap,
@@ -216,9 +216,9 @@ async def test_overflow_latest_keeps_the_newest_per_symbol() -> None:
                 await fake.step(40)
                 await settle(k)
                 while fast.statistics().buffered:
-                    msg = await fast.__anext__()
+                    msg = await next_data(fast)
                     latest[msg.data[0].symbol] = msg
-                got = [await slow.__anext__(), await slow.__anext__()]
+                got = [await next_data(slow), await next_data(slow)]
                 assert {m.data[0].symbol for m in got} == {"BTC/USD", "ETH/USD"}
                 for m in got:
                     assert m is latest[m.data[0].symbol]
@@ -262,7 +262,7 @@ async def test_reconnect_after_drop_resubscribes_exactly_once_with_gap_marker() 
                 left = k.subscribe("trade", symbol=["SOL/USD"])
                 await left.open()
                 await left.aclose()
-                assert (await book.__anext__()).type == "snapshot"
+                assert (await next_data(book)).type == "snapshot"
                 old_ids = set(fake.server(PUBLIC).connection_ids)
                 assert await fake.faults(PUBLIC).drop() == 1
                 await wait_event(events, "reconnecting")
@@ -274,7 +274,7 @@ async def test_reconnect_after_drop_resubscribes_exactly_once_with_gap_marker() 
                 assert isinstance(after, s.BookMessage)
                 assert after.type == "snapshot"
                 await next_matching(ticker, lambda m: isinstance(m, Gap))
-                assert (await ticker.__anext__()).type == "snapshot"
+                assert (await next_data(ticker)).type == "snapshot"
                 server = fake.server(PUBLIC)
                 (new_id,) = server.connection_ids
                 assert new_id not in old_ids
@@ -297,7 +297,7 @@ async def test_reconnect_after_tcp_reset() -> None:
                 await fake.faults(PUBLIC).drop(reset=True)
                 await wait_event(events, "reconnected")
                 await next_matching(sub, lambda m: isinstance(m, Gap))
-                assert (await sub.__anext__()).type == "snapshot"
+                assert (await next_data(sub)).type == "snapshot"
 
 
 async def test_silent_pong_stall_is_detected_within_ping_interval_plus_pong_timeout() -> None:
@@ -319,7 +319,7 @@ async def test_silent_pong_stall_is_detected_within_ping_interval_plus_pong_time
                 fake.faults(PUBLIC).stall_pongs = False
                 await wait_event(events, "reconnected")
                 await next_matching(sub, lambda m: isinstance(m, Gap))
-                assert (await sub.__anext__()).type == "snapshot"
+                assert (await next_data(sub)).type == "snapshot"
 
 
 async def test_futures_pong_stall_is_detected_with_protocol_pings() -> None:
@@ -413,7 +413,7 @@ async def test_decimals_are_exact_from_the_wire() -> None:
     async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
         with trio.fail_after(10):
             async with k.subscribe("book", symbol=["SHIB/USD"]) as sub:
-                snap = await sub.__anext__()
+                snap = await next_data(sub)
         level = snap.data[0].bids[0]
         assert isinstance(level.price, Decimal)
         assert level.price.as_tuple().exponent == -9

@@ -33,7 +33,9 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         [r"snapshot BTC/USD bid \d+\.\d x \d\.\d{8} \| ask", r"update\s+BTC/USD .* OK"],
     ),
     "private_streams.py": (
-        ["--count", "4"],
+        # No --count: the script must stop by itself once its order's story is told, long
+        # before this duration (and the 90 s bound of the test).
+        ["--duration", "600"],
         [
             r"balances: \{'USD': '100000\.00000'",
             r"placed market order O",

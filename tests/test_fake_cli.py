@@ -190,3 +190,16 @@ async def test_base_port_lays_the_servers_out_in_order() -> None:
         assert ports[WsKey.SPOT_BETA_PRIVATE_V2] == base + 4
         assert fake.rest_url == f"http://127.0.0.1:{base + 5}"
         assert ports[WsKey.DERIVATIVES_PUBLIC_V1] == base + 6
+
+
+def test_a_taken_port_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["fake-exchange", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"kraken-trio fake-exchange: cannot listen on 127.0.0.1 port {port}..{port + 6}: "
+        "Address already in use\n"
+    )

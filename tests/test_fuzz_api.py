@@ -373,12 +373,12 @@ async def _enter_book(k: KrakenClient, *args: Any, **kwargs: Any) -> None:
 
 @_bug("subscribe(ws_key='nope'): bare ValueError from WsKey() in _plan_subscription")
 async def _bad_ws_key(k: KrakenClient) -> None:
-    k.subscribe("ticker", symbol=["BTC/USD"], ws_key="nope")  # type: ignore[arg-type]
+    k.subscribe("ticker", symbol=["BTC/USD"], ws_key="nope")  # type: ignore[call-overload]
 
 
 @_bug("subscribe(on_overflow='newest'): bare ValueError from Subscription.__init__")
 async def _bad_policy(k: KrakenClient) -> None:
-    k.subscribe("ticker", symbol=["BTC/USD"], on_overflow="newest")  # type: ignore[arg-type]
+    k.subscribe("ticker", symbol=["BTC/USD"], on_overflow="newest")  # type: ignore[call-overload]
 
 
 @_bug("subscribe(buffer_size=-1): bare ValueError from Subscription.__init__")
@@ -388,7 +388,7 @@ async def _negative_buffer(k: KrakenClient) -> None:
 
 @_bug("subscribe(buffer_size='8'): TypeError comparing str < int in Subscription.__init__")
 async def _text_buffer(k: KrakenClient) -> None:
-    k.subscribe("ticker", symbol=["BTC/USD"], buffer_size="8")  # type: ignore[arg-type]
+    k.subscribe("ticker", symbol=["BTC/USD"], buffer_size="8")  # type: ignore[call-overload]
 
 
 @_bug("subscribe('book', depth=[10]): TypeError unhashable list in `depth not in _BOOK_DEPTHS`")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import trio
-from support import client_for, next_matching, wait_event
+from support import client_for, next_data, next_matching, wait_event
 
 from kraken_trio import (
     AuthenticationError,
@@ -711,7 +711,7 @@ async def test_dead_mans_switch_really_cancels_when_not_refreshed() -> None:
                 assert result.trigger_time is not None
                 canceled: dict[str, s.Execution] = {}
                 while len(canceled) < len(ids):
-                    msg = await ex.__anext__()
+                    msg = await next_data(ex)
                     for e in msg.data:
                         if e.exec_type == "canceled":
                             assert e.order_id is not None
@@ -1023,7 +1023,7 @@ async def test_executions_subscriber_sees_a_gap_marker_then_a_fresh_snapshot() -
     async with connected() as (fake, k):
         async with k.events() as events, k.subscribe("executions") as ex:
             with trio.fail_after(5):
-                assert (await ex.__anext__()).type == "snapshot"
+                assert (await next_data(ex)).type == "snapshot"
                 await fake.spot_faults(PRIVATE).drop()
                 await wait_event(events, "reconnected")
                 gap = await ex.__anext__()
@@ -1279,6 +1279,6 @@ async def test_a_subscribe_refused_for_its_token_is_made_again_with_a_fresh_one(
         fake.spot_faults(PRIVATE).reject_next_auth()
         with trio.fail_after(5):
             async with k.subscribe("executions") as sub:
-                msg = await sub.__anext__()
+                msg = await next_data(sub)
         assert msg.type == "snapshot"
         assert k.statistics()[PRIVATE].token_fetches == 2

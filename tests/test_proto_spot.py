@@ -1,7 +1,7 @@
 """Spot v2 decoding: every inbound example of the protocol reference, value by value.
 
 Each table row names an example of ``protocol_examples`` (copied from
-../shared/kraken-protocol.md), the exact struct type it must decode to, the wire keys the
+Kraken's protocol reference), the exact struct type it must decode to, the wire keys the
 struct is allowed to ignore, and a check of the values that matter. On top of the check, every
 row is compared key by key with the JSON it came from (``protocol_examples.compare``): each
 number must keep its exact text (``0.10000000`` stays ``Decimal('0.10000000')``), each timestamp

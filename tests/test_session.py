@@ -173,7 +173,7 @@ def test_a_request_lost_with_the_link_names_its_ids() -> None:
     s, _ = session(key=WsKey.SPOT_PRIVATE_V2)
     from kraken_trio._proto import spot as sp
 
-    sent = s.request(
+    sent = s.requests.request(
         "add_order",
         sp.AddOrderParams(
             order_type="market",

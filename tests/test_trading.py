@@ -456,7 +456,7 @@ async def test_unknown_order_is_krakens_error(
 
 
 async def test_rate_limit_is_krakens_error_and_the_next_call_succeeds() -> None:
-    async with trading() as (fake, k):
+    async with trading(rate_limit="off") as (fake, k):
         price = resting_price(fake)
         fake.spot_faults(PRIVATE).rate_limit_next(2)
         with trio.fail_after(5):
@@ -472,14 +472,14 @@ async def test_rate_limit_is_krakens_error_and_the_next_call_succeeds() -> None:
 
 
 async def test_engine_rate_counter_refuses_a_burst() -> None:
-    async with trading() as (fake, k):
+    async with trading(rate_limit="off") as (fake, k):  # the engine's own refusal
         price = resting_price(fake)
         orders = [
             {"order_type": "limit", "side": "buy", "order_qty": QTY, "limit_price": price - i}
             for i in range(15)
         ]
         with trio.fail_after(5):
-            for _ in range(12):  # 12 x 15 = 180, Kraken Pro's threshold
+            for _ in range(24):  # a batch of n costs n/2: 24 x 7.5 = 180, the Pro threshold
                 await k.batch_add(symbol=BTC, orders=orders)
             with pytest.raises(KrakenAPIError) as info:
                 await k.batch_add(symbol=BTC, orders=orders)

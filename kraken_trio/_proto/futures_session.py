@@ -25,8 +25,9 @@ __all__ = ["FuturesDialect"]
 
 log = logging.getLogger("kraken_trio")
 
-# Kraken Futures: 100 requests per second per connection.
-_BUCKET = (100.0, 100.0)
+# Kraken Futures: 100 requests per second per connection, counted in any one-second window;
+# a token bucket of capacity C and rate R sends at most C + R in a second, so 45 + 45.
+_BUCKET = (45.0, 45.0)
 
 # Futures data struct -> (subscription feed, carries product_id)
 _ROUTES: dict[type[Any], tuple[str, bool]] = {

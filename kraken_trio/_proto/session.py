@@ -21,15 +21,13 @@ The protocol-specific parts (encoding requests, reading acks) are the dialects i
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal
 
 from .._config import Config, WsKey
 from .._errors import (
     AuthenticationError,
     ClosedError,
-    ConnectionLostError,
     InvalidRequestError,
     KrakenAPIError,
     RequestTimeoutError,
@@ -38,8 +36,12 @@ from .._errors import (
 from .._events import ConnectionStatistics, Gap, LifecycleEvent
 from .channels import is_auth_error as _auth_refused
 from .channels import is_token_error as _token_refused
-from .correlator import Correlator, Pending, Waker
+from .correlator import Correlator, Pending
+from .hints import refusal_hint
 from .livestate import LiveState, SpotBookState
+from .pacing import Pacer
+from .requests import Requests
+from .wires import BookChange, Dialect, Host, NoWaker, Receiver, Wire, params_key
 
 __all__ = ["BookChange", "Dialect", "Host", "Receiver", "Session", "Wire"]
 
@@ -52,126 +54,6 @@ RESYNC_DELAY = 0.5
 RESYNC_DELAY_MAX = 30.0
 HEALTHY_UPDATES = 50
 UNTRUSTED_AFTER = 5
-
-
-class Host(Protocol):
-    """What the session needs from the connection that drives it."""
-
-    def send(self, frame: bytes) -> bool:
-        """Write a frame (never blocks); False if there is no live link."""
-        ...
-
-    def emit(self, event: LifecycleEvent) -> None:
-        """Publish a lifecycle event."""
-        ...
-
-    def waker(self) -> Waker:
-        """A fresh waker (``trio.Event`` in the connection)."""
-        ...
-
-    def need_auth(self) -> None:
-        """The server refused the WebSocket token: fetch a fresh one, then call
-        :meth:`Session.set_token` (or :meth:`Session.auth_failed`)."""
-        ...
-
-
-class Receiver(Protocol):
-    """A subscriber's inbox, as the session sees it."""
-
-    wants_changes: bool  # True: a book reader, told of changes (BookChange), not messages
-
-    def deliver(self, item: Any) -> None:
-        """Take one message, Gap or BookChange without blocking."""
-        ...
-
-    def fail(self, error: BaseException | None) -> None:
-        """End the stream (``error`` raised after the buffered messages; None: closed)."""
-        ...
-
-
-class BookChange(NamedTuple):
-    """What a book reader is told: ``snapshot``, ``update``, ``resync``, ``gap`` (link lost)
-    or ``untrusted`` (repeated resyncs failed; the book is not to be relied on)."""
-
-    kind: Literal["snapshot", "update", "resync", "gap", "untrusted"]
-    symbol: str
-    detail: str = ""
-
-
-WireState = Literal["idle", "pending", "active", "unsubscribing"]
-
-
-class Wire:
-    """One subscription on the wire (channel + symbol + params), shared by its users."""
-
-    __slots__ = (
-        "acked",
-        "auth_retried",
-        "channel",
-        "error",
-        "ever_active",
-        "good_updates",
-        "key",
-        "live",
-        "params",
-        "request",
-        "resync_at",
-        "resync_failures",
-        "state",
-        "symbol",
-        "users",
-    )
-
-    def __init__(
-        self,
-        key: Hashable,
-        channel: str,
-        symbol: str | None,
-        params: dict[str, Any],
-        acked: Waker,
-        live: LiveState | None,
-    ) -> None:
-        self.key = key
-        self.channel = channel
-        self.symbol = symbol
-        self.params = params
-        self.users: list[Receiver] = []
-        self.state: WireState = "idle"
-        self.acked = acked  # set when active, refused or gone
-        self.error: BaseException | None = None
-        self.request: Pending | None = None  # the subscribe/unsubscribe in flight
-        self.live = live
-        self.ever_active = False
-        self.resync_failures = 0
-        self.resync_at: float | None = None
-        self.good_updates = 0
-        self.auth_retried = False
-
-    def __repr__(self) -> str:
-        return f"<Wire {self.channel} {self.symbol} {self.state} users={len(self.users)}>"
-
-
-class Dialect(Protocol):
-    """The protocol-specific half of a session (spot or futures)."""
-
-    futures: bool
-
-    def route_key(self, channel: str, symbol: str | None, params: dict[str, Any]) -> Hashable: ...
-
-    def subscribe_frame(self, method: str, group: list[Wire], req_id: int) -> bytes: ...
-
-    def request_cost(self, group: list[Wire]) -> float: ...
-
-    def bucket(self) -> tuple[float, float]:
-        """(capacity, refill per second) of the subscription request rate."""
-        ...
-
-    def receive(self, frame: str, now: float) -> None: ...
-
-
-def params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """A hashable form of a wire's parameters (for grouping and conflict checks)."""
-    return tuple(sorted((k, repr(v)) for k, v in params.items()))
 
 
 class Session:
@@ -196,13 +78,10 @@ class Session:
         self.token: str | None = None
         self.links = 0
         self._live_state = live_state
-        self._outq: deque[tuple[str, list[Wire]]] = deque()
-        self._tokens = 0.0
-        self._refilled = 0.0
-        self._held: list[Pending] = []  # requests refused for their token, resent once
         self.last_server_error: str | None = None
         self.dialect = dialect_factory(self)
-        self._capacity, self._rate = self.dialect.bucket()
+        self.requests = Requests(self)
+        self.pacer = Pacer(*self.dialect.bucket(), self.dialect.request_cost)
 
     def __repr__(self) -> str:
         return f"<Session {self.key} up={self.up} wires={len(self.wires)}>"
@@ -215,8 +94,7 @@ class Session:
         self.token = token
         self.links += 1
         self.stats.connected = True
-        self._tokens = self._capacity
-        self._refilled = now
+        self.pacer.reset(now)
         if self.links > 1:
             self.host.emit(LifecycleEvent("reconnected", self.key, "resubscribing"))
             for wire in self.wires.values():
@@ -233,12 +111,12 @@ class Session:
         self.up = False
         self.token = None
         self.stats.connected = False
-        self._outq.clear()
-        lost = self.correlator.fail_all(self.lost_error)
+        self.pacer.reset(now)
+        lost = self.correlator.fail_all(self.requests.lost_error)
         requests = sum(1 for e in lost if e.kind == "request")
         if requests:
             log.warning("[%s] connection lost with %d request(s) in flight", self.key, requests)
-        self._fail_held(lambda e: self.lost_error(e))
+        self.requests.fail_held(lambda e: self.requests.lost_error(e))
         for key, wire in list(self.wires.items()):
             wire.request = None
             wire.resync_at = None
@@ -258,7 +136,7 @@ class Session:
         self.correlator.fail_all(
             lambda e: ClosedError(f"the client closed while {e.method} waited for its reply")
         )
-        self._fail_held(lambda e: ClosedError(f"the client closed while {e.method} waited"))
+        self.requests.fail_held(lambda e: ClosedError(f"the client closed while {e.method} waited"))
         for wire in self.wires.values():
             wire.error = wire.error or ClosedError(f"the client closed ({wire.channel})")
             wire.acked.set()
@@ -275,7 +153,7 @@ class Session:
                 user.fail(error)
         self.wires.clear()
         self.correlator.fail_all(lambda e: error)
-        self._fail_held(lambda e: error)
+        self.requests.fail_held(lambda e: error)
 
     # ================================================================ time
 
@@ -283,9 +161,9 @@ class Session:
         """When :meth:`tick` has something to do next (None: nothing is waiting)."""
         times = [t for t in (self.correlator.next_deadline(),) if t is not None]
         times.extend(w.resync_at for w in self.wires.values() if w.resync_at is not None)
-        if self._outq and self.up:
-            cost = self.dialect.request_cost(self._outq[0][1])
-            times.append(self._refilled + max(0.0, cost - self._tokens) / self._rate)
+        paced = self.pacer.next_time() if self.up else None
+        if paced is not None:
+            times.append(paced)
         return min(times) if times else None
 
     def tick(self, now: float) -> None:
@@ -557,13 +435,22 @@ class Session:
             return
         if not self.key.is_futures and _token_refused(text) and self.retry_with_fresh_auth(wires):
             return
-        error: KrakenAPIError = (
-            AuthenticationError(text, "subscribe", req_id)
-            if _auth_refused(text)
-            else SubscriptionError(text, "subscribe", req_id)
-        )
+        error = self._refusal(text, req_id, wires, private=_auth_refused(text))
         for wire in wires:
             self._refuse(wire, error)
+
+    def _refusal(
+        self, text: str, req_id: int | None, wires: list[Wire], *, private: bool
+    ) -> KrakenAPIError:
+        """The error of a refused subscribe, with a hint on what to change where one helps."""
+        first = wires[0]
+        symbols = [w.symbol for w in wires if w.symbol is not None]
+        params: dict[str, object] = dict(first.params)
+        if symbols:
+            params["product_ids" if self.key.is_futures else "symbol"] = symbols
+        hint = refusal_hint(text, first.channel, params, str(self.key))
+        cls = AuthenticationError if private else SubscriptionError
+        return cls(text, "subscribe", req_id, hint)
 
     def on_unsubscribed(self, key: Hashable | None, req_id: int | None) -> None:
         """The server acked (or refused) an unsubscribe: the wire is gone either way."""
@@ -577,29 +464,6 @@ class Session:
                 del self.wires[wire.key]
                 wire.acked.set()
                 self._settle(wire)
-
-    def on_reply(self, req_id: int | None, reply: Any, failed_text: str | None) -> None:
-        """A reply to a request or ping (``failed_text``: its error, when it failed)."""
-        entry = self.correlator.get(req_id)
-        if entry is None:
-            self.unrouted("reply", reply)
-            return
-        if (
-            failed_text is not None
-            and entry.kind == "request"
-            and _token_refused(failed_text)
-            and not entry.retried
-            and self.key.is_private
-        ):
-            # Refused for its token: it was not executed. Fetch a fresh token, send it again.
-            self.correlator.discard(entry)
-            entry.retried = True
-            self._held.append(entry)
-            if self.token is not None:
-                self.token = None
-                self.host.need_auth()
-            return
-        self.correlator.resolve(req_id, reply)
 
     def on_unreadable_reply(self, req_id: int | None, error: BaseException) -> None:
         """A reply that could not be decoded fails its request (if it has a readable id)."""
@@ -616,13 +480,10 @@ class Session:
         waiting = [e for e in self.correlator if e.kind == "subscribe"]
         if len(waiting) == 1:
             entry = waiting[0]
-            error: KrakenAPIError = (
-                AuthenticationError(text, "subscribe")
-                if private
-                else SubscriptionError(text, "subscribe")
-            )
-            for wire in list(entry.wires):
-                if wire.state == "pending" and wire.request is entry:
+            wires = [w for w in entry.wires if w.state == "pending" and w.request is entry]
+            if wires:
+                error = self._refusal(text, None, wires, private=private)
+                for wire in wires:
                     self._refuse(wire, error)
             return
         log.warning("[%s] server error nobody can be blamed for: %s", self.key, text)
@@ -638,162 +499,33 @@ class Session:
         self.stats.bad_messages += 1
         log.warning("[%s] dropped a bad message: %s", self.key, error)
 
-    # ================================================================ requests
-
-    def request(
-        self,
-        method: str,
-        params: Any,
-        encode: Callable[[str, Any, int], bytes],
-        now: float,
-        *,
-        expected: int = 1,
-        open_ended: bool = False,
-        cl_ord_id: str | None = None,
-        order_userref: int | None = None,
-    ) -> tuple[Pending, Pending | None] | None:
-        """Send a request (and, open-ended, a barrier ping behind it); None if no link.
-
-        The entry is registered after its frame is out (nothing is awaited in between, so
-        its reply cannot have been read yet).
-        """
-        if not self.up or self.closed:
-            return None
-        if hasattr(params, "token"):
-            params.token = self.token
-        req_id = self.correlator.reserve()
-        if not self.host.send(encode(method, params, req_id)):
-            return None
-        minimum = expected
-        if open_ended:
-            expected = 2**31
-        entry = Pending(
-            "request",
-            method,
-            req_id,
-            now + self.config.request_timeout,
-            self.host.waker(),
-            expected=expected,
-            minimum=minimum,
-            enough=self.host.waker() if open_ended else None,
-            cl_ord_id=cl_ord_id,
-            order_userref=order_userref,
-        )
-        entry.sent = True
-        entry.payload = (params, encode)
-        self.correlator.add(entry)
-        barrier: Pending | None = None
-        if open_ended:
-            barrier = self.ping(now, encode, deadline=entry.deadline)
-            if barrier is None:  # the link died between two synchronous sends
-                self.correlator.discard(entry)
-                entry.finish(self.lost_error(entry))
-        return entry, barrier
-
-    def ping(
-        self,
-        now: float,
-        encode: Callable[[str, Any, int], bytes],
-        *,
-        deadline: float | None = None,
-    ) -> Pending | None:
-        """Send an application ping; its pong resolves the returned entry (which fails at
-        ``deadline``, by default after the pong timeout)."""
-        req_id = self.correlator.reserve()
-        if not self.host.send(encode("ping", None, req_id)):
-            return None
-        if deadline is None:
-            deadline = now + self.config.pong_timeout
-        entry = Pending("ping", "ping", req_id, deadline, self.host.waker())
-        entry.sent = True
-        return self.correlator.add(entry)
-
     def set_token(self, token: str, now: float) -> None:
-        """A fresh token arrived: resend the requests refused for the old one, resubscribe."""
+        """A fresh token (or futures challenge) arrived: resend the requests refused for the
+        old one, and resubscribe the wires refused for it."""
         self.token = token
-        held, self._held = self._held, []
-        for entry in held:
-            if entry.done.is_set():
-                continue
-            params, encode = entry.payload
-            if hasattr(params, "token"):
-                params.token = token
-            if not self.up or not self.host.send(encode(entry.method, params, entry.req_id)):
-                entry.finish(self.lost_error(entry))
-                continue
-            log.info(
-                "[%s] %s (req_id=%d) sent again with a fresh token",
-                self.key,
-                entry.method,
-                entry.req_id,
-            )
-            self.correlator.add(entry)
+        self.requests.resend_held(now)
         self._queue("subscribe", [w for w in self.wires.values() if w.state == "idle"])
         self._pump(now)
 
     def auth_failed(self, error: BaseException) -> None:
         """No fresh token could be had: the held requests fail with ``error``."""
-        self._fail_held(lambda e: error)
-
-    def _fail_held(self, make_error: Callable[[Pending], BaseException]) -> None:
-        held, self._held = self._held, []
-        for entry in held:
-            entry.finish(make_error(entry))
-
-    def lost_error(self, entry: Pending) -> ConnectionLostError:
-        """The error of a request in flight when the link dropped (its ids as attributes)."""
-        return ConnectionLostError(
-            f"{self.key}: connection lost while {entry.method} was in flight; it may or may "
-            "not have reached the exchange and is not resent",
-            method=entry.method,
-            req_id=entry.req_id,
-            cl_ord_id=entry.cl_ord_id,
-            order_userref=entry.order_userref,
-            sent=entry.sent,
-        )
+        self.requests.fail_held(lambda e: error)
 
     # ================================================================ outgoing subscriptions
 
     def _queue(self, method: str, wires: list[Wire]) -> None:
-        if not wires:
-            return
-        groups: dict[tuple[Any, ...], list[Wire]] = {}
-        for wire in wires:
-            groups.setdefault((wire.channel, params_key(wire.params)), []).append(wire)
-        for group in groups.values():
-            if method == "subscribe":
-                for wire in group:
-                    wire.state = "pending"
-            for chunk in self._chunks(group):
-                self._outq.append((method, chunk))
-
-    def _chunks(self, group: list[Wire]) -> Iterable[list[Wire]]:
-        chunk: list[Wire] = []
-        for wire in group:
-            if chunk and self.dialect.request_cost([*chunk, wire]) > self._capacity:
-                yield chunk
-                chunk = []
-            chunk.append(wire)
-        if chunk:
-            yield chunk
+        if method == "subscribe":
+            for wire in wires:
+                wire.state = "pending"
+        self.pacer.add(method, wires)
 
     def _pump(self, now: float) -> None:
-        if not self.up:
-            return
-        self._tokens = min(self._capacity, self._tokens + (now - self._refilled) * self._rate)
-        self._refilled = now
-        while self._outq:
-            method, group = self._outq[0]
-            group = [w for w in group if self._still_wanted(method, w)]
-            if not group:
-                self._outq.popleft()
-                continue
-            cost = self.dialect.request_cost(group)
-            if cost > self._tokens:
-                return
-            self._outq.popleft()
-            self._tokens -= cost
-            self._send_now(method, group, track=True, now=now)
+        if self.up:
+            self.pacer.pump(
+                now,
+                self._still_wanted,
+                lambda method, group: self._send_now(method, group, track=True, now=now),
+            )
 
     def _still_wanted(self, method: str, wire: Wire) -> bool:
         if self.wires.get(wire.key) is not wire:
@@ -811,7 +543,7 @@ class Session:
             "subscribe" if method == "subscribe" else "unsubscribe"
         )
         entry = Pending(
-            kind, group[0].channel, req_id, now + self.config.request_timeout, _NoWaker()
+            kind, group[0].channel, req_id, now + self.config.request_timeout, NoWaker()
         )
         entry.sent = True
         entry.wires = list(group)
@@ -854,18 +586,3 @@ class Session:
         self.stats.wire_subscriptions = len(self.wires)
         self.stats.pending_requests = sum(1 for e in self.correlator if e.kind == "request")
         return self.stats
-
-
-class _NoWaker:
-    """Acks wake their subscribers through the wires; the entry itself needs no waker."""
-
-    __slots__ = ("_set",)
-
-    def __init__(self) -> None:
-        self._set = False
-
-    def set(self) -> None:
-        self._set = True
-
-    def is_set(self) -> bool:
-        return self._set

@@ -387,6 +387,9 @@ class Execution(_In, frozen=True):
     stop_price: Decimal | None = None
     trigger: str | None = None
     triggered_price: Decimal | None = None
+    # The pair's rate counter with ``ratecounter=True``; Kraken does not document the v2
+    # field name, this is v1's (``ratecount``).
+    ratecount: float | None = None
 
 
 class ExecutionsMessage(_In, frozen=True, tag_field="channel", tag="executions"):

@@ -27,11 +27,13 @@ __all__ = ["SpotDialect", "encode_spot_request"]
 log = logging.getLogger("kraken_trio")
 
 # level3 subscriptions count against a per-connection counter: 5 / 25 / 100 per symbol by
-# depth, 200 per second (standard tier).
+# depth, 200 per second (standard tier). Paced at 90% of it, so that the server, which counts
+# on its own clock, never sees a request a moment early.
 _L3_COST = {10: 5, 100: 25, 1000: 100}
-_L3_BUCKET = (200.0, 200.0)
-# Other spot subscribe requests: Kraken documents no number; stay far below "Exceeded msg rate".
-_SPOT_BUCKET = (50.0, 25.0)
+_L3_BUCKET = (180.0, 180.0)
+# Other spot requests: Kraken documents no number; at most 20 in any second stays far below
+# "Exceeded msg rate" (a token bucket of capacity C and rate R sends at most C + R a second).
+_SPOT_BUCKET = (10.0, 10.0)
 
 _SYMBOL_CHANNELS = (s.BookMessage, s.TickerMessage, s.TradeMessage, s.L3Message)
 _WHOLE_CHANNELS = (s.InstrumentMessage, s.ExecutionsMessage, s.BalancesSnapshot, s.BalancesUpdate)
@@ -108,7 +110,7 @@ class SpotDialect:
         if handler is not None:
             handler(msg, now)
         elif isinstance(msg, s.Response):
-            self.session.on_reply(
+            self.session.requests.on_reply(
                 msg.req_id, msg, None if msg.success else (msg.error or "refused")
             )
 

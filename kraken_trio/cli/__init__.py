@@ -37,15 +37,19 @@ COMMAND_MODULES: list[str] = [
     "kraken_trio.cli._fake_exchange",
     "kraken_trio.cli._demo",
     "kraken_trio.cli._streams",
+    "kraken_trio.cli._orders",
 ]
 """Modules that each define ``COMMAND``; the registration list."""
 
 
 def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
+    from .. import __version__
+
     parser = argparse.ArgumentParser(
         prog="kraken-trio", description="Kraken WebSocket tools built on kraken_trio."
     )
+    parser.add_argument("--version", action="version", version=f"kraken-trio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in modules:
         module = importlib.import_module(name)

@@ -21,6 +21,7 @@ import trio
 
 from ..testing import FakeKraken, open_fake_kraken
 from . import Command
+from ._output import _leaves
 
 __all__ = ["COMMAND", "describe"]
 
@@ -86,8 +87,14 @@ def _run(args: argparse.Namespace) -> int:
         trio.run(_serve, args, sys.stdout, restrict_keyboard_interrupt_to_checkpoints=True)
     except KeyboardInterrupt:  # Ctrl-C is how this command is meant to stop
         return 0
-    except OSError as exc:
-        print(f"kraken-trio fake-exchange: cannot listen: {exc}", file=sys.stderr)
+    except BaseException as exc:
+        # A taken port fails inside the exchange's nursery: an OSError in an exception group.
+        failure = next((e for e in _leaves(exc) if isinstance(e, OSError)), None)
+        if failure is None:
+            raise
+        where = f"{args.host} port {args.port}..{args.port + 6}" if args.port else args.host
+        reason = failure.strerror or str(failure)
+        print(f"kraken-trio fake-exchange: cannot listen on {where}: {reason}", file=sys.stderr)
         return 1
     return 0  # pragma: no cover - _serve never returns on its own
 

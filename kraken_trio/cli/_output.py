@@ -25,8 +25,8 @@ import os
 import shutil
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator, MutableSequence
+from decimal import Decimal
 from typing import Any, TextIO
 
 import msgspec
@@ -52,8 +52,10 @@ __all__ = [
     "EXIT_OK",
     "EXIT_OVERRUN",
     "JsonLines",
+    "Painter",
     "Screen",
     "classify",
+    "plain_decimals",
     "run_trio",
     "to_record",
 ]
@@ -79,7 +81,7 @@ def to_record(msg: Any) -> dict[str, Any]:
     """
     if isinstance(msg, Gap):
         return {"gap": msgspec.to_builtins(msg)}
-    body = msgspec.to_builtins(msg)
+    body = plain_decimals(msgspec.to_builtins(msg, builtin_types=(Decimal,)))
     if not isinstance(body, dict):
         return {"value": body}
     if "feed" in body and body.get("event") is None:
@@ -159,12 +161,14 @@ class JsonLines:
 
 
 class Screen:
-    """A full-screen view redrawn in place with plain ANSI escapes, at most ``fps`` a second."""
+    """A full-screen view redrawn in place with plain ANSI escapes.
+
+    ``period`` (``1 / fps``) is the shortest time between two frames that its users keep.
+    """
 
     def __init__(self, out: TextIO, fps: float = 10.0) -> None:
         self._out = out
-        self._period = 1.0 / fps
-        self._last = 0.0
+        self.period = 1.0 / fps
         self._started = False
 
     @staticmethod
@@ -172,10 +176,6 @@ class Screen:
         """Terminal (columns, rows)."""
         cols, rows = shutil.get_terminal_size((100, 30))
         return cols, rows
-
-    def due(self) -> bool:
-        """Whether enough time passed since the last frame to draw another."""
-        return time.monotonic() - self._last >= self._period
 
     def draw(self, lines: list[str]) -> None:
         """Replace the screen with ``lines`` (cut to the terminal's size)."""
@@ -186,13 +186,66 @@ class Screen:
         body = "\n".join(_cut(line, cols) for line in lines[: max(1, rows - 1)])
         self._out.write("\x1b[H\x1b[2J" + body + "\n")
         self._out.flush()
-        self._last = time.monotonic()
 
     def close(self) -> None:
         """Give the cursor back; the last frame stays visible."""
         if self._started:
             self._out.write("\x1b[?25h")
             self._out.flush()
+
+
+class Painter:
+    """Keeps a :class:`Screen` showing the latest state, at most once per its ``period``.
+
+    The stream's consumer calls :meth:`changed` after each message; :meth:`run` (a task of
+    its own) draws the next frame as soon as the period since the last one allows, so the
+    last message is always drawn even when no other follows it, and redraws every
+    ``refresh`` seconds anyway so that the data-age indicator keeps counting.
+    """
+
+    def __init__(
+        self,
+        screen: Screen,
+        frame: Callable[[], list[str]],
+        *,
+        refresh: float = 1.0,
+    ) -> None:
+        self._screen = screen
+        self._frame = frame
+        self._refresh = refresh
+        self._changed = trio.Event()
+
+    def changed(self) -> None:
+        """Something to show arrived."""
+        self._changed.set()
+
+    def draw_now(self) -> None:
+        """Draw the current frame at once (the last frame, also after Ctrl-C)."""
+        self._screen.draw(self._frame())
+
+    async def run(self) -> None:
+        """Draw until cancelled."""
+        while True:
+            with trio.move_on_after(self._refresh):
+                await self._changed.wait()
+            self._changed = trio.Event()
+            self.draw_now()
+            await trio.sleep(self._screen.period)
+
+
+def plain_decimals(value: Any) -> Any:
+    """``value`` with every :class:`~decimal.Decimal` turned into exact fixed-point text.
+
+    ``str(Decimal("1E-9"))`` is ``"1E-9"``; this gives ``"0.000000001"``, the digits Kraken
+    sent, never scientific notation. Lists and dicts are walked; other values pass through.
+    """
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dict):
+        return {k: plain_decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_decimals(v) for v in value]
+    return value
 
 
 def _cut(line: str, cols: int) -> str:
@@ -217,18 +270,32 @@ def _cut(line: str, cols: int) -> str:
     return "".join(out)
 
 
+def _is_failure(record: logging.LogRecord) -> bool:
+    """Whether a library record reports an error that is also raised to its caller."""
+    if record.levelno >= logging.ERROR:
+        return True  # "connection failed for good: ..."
+    args = record.args if isinstance(record.args, tuple) else ()
+    if len(args) >= 2 and args[1] == "exception":
+        return True  # the lifecycle event of the same error
+    return " refused: " in record.getMessage()  # a refused subscription
+
+
 class _NotesHandler(logging.Handler):
     def __init__(self, notes: MutableSequence[str] | None) -> None:
         super().__init__(logging.WARNING)
         self.notes = notes
+        self.held: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = record.getMessage()
+            failure = _is_failure(record)
         except Exception:  # a malformed log call must not break the stream
             return
         if self.notes is not None:
             self.notes.append(text)
+        elif failure:
+            self.held.append(text)  # shown only if no error line reports it at the end
         else:
             print(f"kraken-trio: {text}", file=sys.stderr, flush=True)
 
@@ -238,18 +305,33 @@ def log_to(notes: MutableSequence[str] | None) -> Iterator[None]:
     """Show the library's warnings (reconnects, errors) while the block runs.
 
     With ``notes`` (a live view's list) they are appended there, so stderr does not tear the
-    view; without, each is one ``kraken-trio: ...`` line on stderr.
+    view; without, each is one ``kraken-trio: ...`` line on stderr. Records of a failure that
+    ends the command are held back: the command's own error line reports it once (one auth
+    failure is one line, not three); they are printed only if the block ends without one.
     """
     logger = logging.getLogger("kraken_trio")
     handler = _NotesHandler(notes)
     logger.addHandler(handler)
     try:
         yield
+    except BaseException as exc:
+        verdict = classify(exc)
+        if verdict is None or verdict[0] == EXIT_OK:
+            _print_held(handler.held)
+        raise
+    else:
+        _print_held(handler.held)
     finally:
         logger.removeHandler(handler)
 
 
+def _print_held(held: list[str]) -> None:
+    for text in held:
+        print(f"kraken-trio: {text}", file=sys.stderr, flush=True)
+
+
 def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception inside ``exc``, exception groups unpacked."""
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
             yield from _leaves(inner)

@@ -22,7 +22,7 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -40,6 +40,7 @@ from ._output import (
     EXIT_ARGS,
     CredentialsMissing,
     JsonLines,
+    Painter,
     Screen,
     log_to,
     positive_float,
@@ -63,19 +64,21 @@ class StreamPlan:
         channel: Kraken's channel or futures feed name.
         params: Kraken's subscribe parameters (``symbol``, ``depth``, ``product_ids``, ...).
         ws_key: The connection it goes to.
+        fake: The data comes from the embedded fake exchange (``--fake``), not Kraken.
     """
 
     title: str
     channel: str
     params: dict[str, Any]
     ws_key: WsKey
+    fake: bool = False
 
 
 # ------------------------------------------------------------------ live views
 
 
 def _d(value: Decimal | None, width: int = 0) -> str:
-    text = "-" if value is None else str(value)
+    text = "-" if value is None else format(value, "f")  # exact digits, never 1E-9
     return text.rjust(width) if width else text
 
 
@@ -87,10 +90,12 @@ class View:
         self.messages = 0
         self.gaps = 0
         self.notes: deque[str] = deque(maxlen=3)
+        self.last_at: float | None = None
 
     def feed(self, msg: Any) -> None:
         """Take one message (or Gap)."""
         self.messages += 1
+        self.last_at = trio.current_time()
         if isinstance(msg, Gap):
             self.gaps += 1
             lost = f", {msg.lost} lost" if msg.lost else ""
@@ -109,16 +114,28 @@ class View:
         """The view's own lines."""
         return []
 
+    def age(self) -> str:
+        """How long ago the last message arrived (the data's age), for the head line."""
+        if self.last_at is None:
+            return "no data yet"
+        return f"last message {trio.current_time() - self.last_at:.1f}s ago"
+
     def render(self, rows: int) -> list[str]:
         """Every line of the frame."""
         head = (
-            f"{BOLD}kraken-trio {self.plan.title}{RESET}  {DIM}[{self.plan.ws_key}] "
-            f"messages={self.messages} gaps={self.gaps}  Ctrl-C to stop{RESET}"
+            f"{_title(self.plan)}  {DIM}[{self.plan.ws_key}] "
+            f"messages={self.messages} gaps={self.gaps} {self.age()}  Ctrl-C to stop{RESET}"
         )
         lines = [head, ""]
         lines += self.body(max(3, rows - 4 - len(self.notes)))
         lines += [f"{DIM}{n}{RESET}" for n in self.notes]
         return lines
+
+
+def _title(plan: StreamPlan) -> str:
+    """The view's title; data of the fake exchange is labelled so it is never taken for real."""
+    label = f"  {RED}{BOLD}FAKE EXCHANGE DATA{RESET}" if plan.fake else ""
+    return f"{BOLD}kraken-trio {plan.title}{RESET}{label}"
 
 
 class TickerView(View):
@@ -443,9 +460,15 @@ async def stream(
         stack.enter_context(log_to(view.notes if screen is not None else None))
         k = await stack.enter_async_context(open_kraken(**options))
         jsonl = await stack.enter_async_context(JsonLines(out))
+        painter: Painter | None = None
         if screen is not None:
             stack.callback(screen.close)
-            screen.draw([f"kraken-trio {plan.title}: connecting to {plan.ws_key} ..."])
+            painter = Painter(screen, lambda: view.render(screen.size()[1]))
+            stack.callback(painter.draw_now)  # the last frame, after Ctrl-C too
+            screen.draw([f"{_title(plan)}: connecting to {plan.ws_key} ..."])
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            stack.callback(nursery.cancel_scope.cancel)
+            nursery.start_soon(painter.run)
         count = 0
         with trio.move_on_after(args.duration if args.duration else float("inf")):
             source: Any
@@ -483,14 +506,12 @@ async def stream(
                         break
                 else:
                     view.feed(msg)
-                    if screen.due():
-                        screen.draw(view.render(screen.size()[1]))
+                    assert painter is not None
+                    painter.changed()
                 if not isinstance(msg, Gap):
                     count += 1
                     if args.count and count >= args.count:
                         break
-        if screen is not None:
-            screen.draw(view.render(screen.size()[1]))
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -663,6 +684,8 @@ def _futures_view(plan: StreamPlan) -> View:
     return views.get(plan.channel, RawView)(plan)
 
 
+_SPOT_CREDENTIALS = "(needs KRAKEN_API_KEY and KRAKEN_API_SECRET, or --fake)"
+
 _SPECS = [
     _Spec(
         "ticker",
@@ -695,14 +718,14 @@ _SPECS = [
     ),
     _Spec(
         "level3",
-        "stream the order-by-order book (needs credentials)",
+        f"stream the order-by-order book {_SPOT_CREDENTIALS}",
         _cfg_level3,
         _spot_plan("level3", "level3", depth="depth"),
         VerifiedBooksView,
     ),
     _Spec(
         "executions",
-        "stream your spot orders and fills (needs credentials)",
+        f"stream your spot orders and fills {_SPOT_CREDENTIALS}",
         _cfg_executions,
         _spot_plan(
             "executions", "executions", snap_trades="snap_trades_opt", snap_orders="snap_orders"
@@ -711,7 +734,7 @@ _SPECS = [
     ),
     _Spec(
         "balances",
-        "stream your spot balances (needs credentials)",
+        f"stream your spot balances {_SPOT_CREDENTIALS}",
         _cfg_none,
         _spot_plan("balances", "balances"),
         BalancesView,
@@ -745,7 +768,7 @@ def _make_command(spec: _Spec) -> Command:
         ):
             print(f"{prog}: futures feed {args.feed!r} needs a PRODUCT", file=sys.stderr)
             return EXIT_ARGS
-        plan = spec.plan(args)
+        plan = replace(spec.plan(args), fake=bool(args.fake))
         view = spec.view(plan)
         out = sys.stdout
         json_mode = bool(args.json) or not out.isatty()

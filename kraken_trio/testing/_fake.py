@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -16,9 +17,11 @@ import trio
 from .._config import WsKey
 from .._proto.auth import Credentials
 from ._faults import Faults
+from ._limits import Limits
 from ._market import Market
 from ._pairs import DEFAULT_PAIRS, PairSpec
 from ._rest import RestServer, TokenStore
+from ._rest_orders import QUERY_ORDERS_PATH, query_orders_route
 from ._spot import EngineLike, Exchange, Level3Server, PrivateServer, PublicServer, SpotServer
 
 __all__ = ["FakeKraken", "open_fake_kraken"]
@@ -95,6 +98,11 @@ class FakeKraken:
         self.beta_private = self._spot[WsKey.SPOT_BETA_PRIVATE_V2]
         self.level3 = self._spot[WsKey.SPOT_L3_V2]
 
+    @property
+    def limits(self) -> Limits:
+        """The request and subscription limits every server enforces (and their refusals)."""
+        return self.exchange.limits
+
     def __repr__(self) -> str:
         return (
             f"FakeKraken(rest_url={self.rest_url!r}, "
@@ -158,6 +166,55 @@ class FakeKraken:
         if self.engine is not None:
             self.engine.open_account(key, balances)
         return Credentials(key, secret)
+
+    def fill_order(self, order_id: str, qty: Decimal | str, price: Decimal | str) -> None:
+        """Fill ``qty`` of an open order at ``price`` now, whatever the market does.
+
+        The executions events go to whoever is subscribed at this moment: inside
+        :meth:`private_link_down` nobody is, so a client learns of the fill only by
+        reconciling after it reconnects.
+
+        Raises:
+            KeyError: no open order has this id.
+            ValueError: ``qty`` is not positive or exceeds what remains.
+        """
+        engine = self._engine()
+        engine.force_fill(order_id, Decimal(qty), Decimal(price), time.time())
+        self.exchange.pump()
+
+    def cancel_order(self, order_id: str, reason: str = "User requested") -> None:
+        """Cancel an open order now (see :meth:`fill_order` for who hears of it).
+
+        Raises:
+            KeyError: no open order has this id.
+        """
+        self._engine().force_cancel(order_id, time.time(), reason)
+        self.exchange.pump()
+
+    @asynccontextmanager
+    async def private_link_down(
+        self, keys: Iterable[WsKey] = (WsKey.SPOT_PRIVATE_V2, WsKey.SPOT_BETA_PRIVATE_V2)
+    ) -> AsyncIterator[None]:
+        """Drop every connection of the private endpoints and refuse new ones in the block.
+
+        Whatever happens to orders meanwhile (:meth:`fill_order`, :meth:`cancel_order`) is
+        sent to nobody; clients may reconnect once the block exits.
+        """
+        faults = [self.spot_faults(key) for key in keys]
+        for f in faults:
+            f.refuse(math.inf)
+        try:
+            for f in faults:
+                await f.drop()
+            yield
+        finally:
+            for f in faults:
+                f.refuse(0)
+
+    def _engine(self) -> Any:
+        if self.engine is None:
+            raise LookupError("the matching engine is not available in this build")
+        return self.engine
 
     def step_now(self) -> None:
         """Advance the market once and deliver what it caused, synchronously."""
@@ -279,6 +336,8 @@ async def open_fake_kraken(
         ),
     }
     rest = RestServer(tokens, credentials, pairs)
+    if engine is not None:
+        rest.private_routes[QUERY_ORDERS_PATH] = query_orders_route(engine)  # type: ignore[arg-type]
     user_error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
@@ -352,6 +411,7 @@ async def _start(
             api_secret=secret,
             update_interval=update_interval or None,
         )
+        futures.limits = exchange.limits
         futures_port = base_port + len(spot) + 1 if base_port else 0
         futures_url: str = await nursery.start(partial(futures.run, host=host, port=futures_port))
         endpoints[WsKey.DERIVATIVES_PUBLIC_V1] = futures_url

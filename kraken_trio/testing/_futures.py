@@ -1,7 +1,7 @@
 """The Futures WebSocket v1 part of the fake Kraken exchange.
 
 One :class:`FuturesExchange` is one server on loopback that speaks Kraken's Futures WebSocket v1
-(``wss://futures.kraken.com/ws/v1``) as ``../shared/kraken-protocol.md`` section 7 documents it:
+(``wss://futures.kraken.com/ws/v1``) as Kraken documents it:
 public feeds (``book``, ``ticker``, ``ticker_lite``, ``trade``, ``heartbeat``) over a seeded
 synthetic market, and private feeds behind the challenge handshake, driven by a scripted
 :class:`FuturesAccount`. The real exchange serves public and private feeds on one URL, and so does
@@ -68,6 +68,7 @@ from wsproto.utilities import LocalProtocolError
 
 from kraken_trio._proto.auth import sign_futures_challenge
 from kraken_trio.testing._faults import Faults, Received, ping_each
+from kraken_trio.testing._limits import FUTURES_RATE_ALERT, Limits
 
 __all__ = [
     "FUTURES_PATH",
@@ -1031,6 +1032,7 @@ class FuturesExchange:
         self._running = False
         self._changed = trio.Event()
         self.faults = FuturesFaults(self)
+        self.limits = Limits()  # replaced by the exchange's shared one in open_fake_kraken
         self.received: list[Received] = []
         self.account = FuturesAccount(seed=seed)
         self.account.add_sink(self._on_account_change)
@@ -1200,6 +1202,7 @@ class FuturesExchange:
             nursery.cancel_scope.cancel()
 
     async def _close_connection(self, conn: _Connection) -> None:
+        self.limits.forget(conn.id)
         await conn.send_channel.aclose()
         if conn.reset:
             # SO_LINGER with a zero timeout turns close() into a TCP RST.
@@ -1301,6 +1304,9 @@ class FuturesExchange:
             self._error(conn, "Json Error")
             return
         event = message["event"]
+        if event != "ping" and not self.limits.futures_request(conn.id, trio.current_time()):
+            self._alert(conn, FUTURES_RATE_ALERT)
+            return
         if event == "ping":
             if not self.faults.stall_pongs:
                 conn.send(_encode({"event": "pong"}))

@@ -21,7 +21,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = ["RestFaults", "RestRequest", "RestServer", "TokenStore"]
 logger = logging.getLogger("kraken_trio.testing")
 
 _MAX_BODY = 1 << 20
+Reply = tuple[int, dict[str, Any]]
 TOKEN_LIFETIME = 900
 
 
@@ -146,6 +147,9 @@ class RestServer:
         self.faults = RestFaults()
         self.received: list[RestRequest] = []
         self.url = ""
+        # Further signed routes, path -> handler(api_key, fields) -> (status, payload);
+        # open_fake_kraken adds QueryOrders (see _rest_orders.py).
+        self.private_routes: dict[str, Callable[[str, dict[str, str]], Reply]] = {}
 
     def __repr__(self) -> str:
         return f"RestServer(url={self.url!r}, {len(self.received)} requests)"
@@ -255,6 +259,14 @@ class RestServer:
             if method != "POST":
                 return 405, {"error": ["EGeneral:Invalid arguments"], "result": {}}
             return self._token(path, headers, text)
+        route = self.private_routes.get(path)
+        if route is not None:
+            if method != "POST":
+                return 405, {"error": ["EGeneral:Invalid arguments"], "result": {}}
+            checked = self.authenticate(path, headers, text)
+            if isinstance(checked, str):
+                return 200, {"error": [checked], "result": {}}
+            return route(*checked)
         if path == "/0/public/Time":
             now = time.time()
             return 200, {
@@ -301,32 +313,45 @@ class RestServer:
             return 200, {"error": ["EQuery:Unknown asset pair"], "result": {}}
         return 200, {"error": [], "result": result}
 
-    def _token(self, path: str, headers: dict[str, str], body: str) -> tuple[int, dict[str, Any]]:
-        def fail(error: str) -> tuple[int, dict[str, Any]]:
-            return 200, {"error": [error], "result": {}}
+    def authenticate(
+        self, path: str, headers: dict[str, str], body: str
+    ) -> tuple[str, dict[str, str]] | str:
+        """Check a private request's key, ``API-Sign`` and nonce.
 
+        Returns:
+            ``(api_key, fields)`` with the body's fields (form or JSON, values as text), or
+            Kraken's error text.
+        """
         key = headers.get("api-key", "")
         secret = self._credentials.get(key)
         if secret is None or self.faults.take_auth_reject():
-            return fail("EAPI:Invalid key")
+            return "EAPI:Invalid key"
         if headers.get("content-type", "").startswith("application/json"):
             try:
                 decoded = json.loads(body)
             except ValueError:
-                return 200, {"error": ["EGeneral:Invalid arguments"], "result": {}}
-            nonce_text = str(decoded.get("nonce", "")) if isinstance(decoded, dict) else ""
+                return "EGeneral:Invalid arguments"
+            if not isinstance(decoded, dict):
+                return "EGeneral:Invalid arguments"
+            fields = {str(k): str(v) for k, v in decoded.items()}
         else:
-            fields = parse_qs(body, keep_blank_values=True)
-            nonce_text = fields.get("nonce", [""])[0]
+            fields = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+        nonce_text = fields.get("nonce", "")
         signature = headers.get("api-sign", "")
         try:
             expected = sign_rest_request(secret, path, nonce_text, body)
         except ValueError:
-            return fail("EAPI:Invalid signature")
+            return "EAPI:Invalid signature"
         if not hmac.compare_digest(expected.encode(), signature.encode()):
-            return fail("EAPI:Invalid signature")
+            return "EAPI:Invalid signature"
         if not nonce_text.isdigit() or int(nonce_text) <= self._nonces.get(key, 0):
-            return fail("EAPI:Invalid nonce")
+            return "EAPI:Invalid nonce"
         self._nonces[key] = int(nonce_text)
-        token = self.tokens.issue(key, time.time())
+        return key, fields
+
+    def _token(self, path: str, headers: dict[str, str], body: str) -> tuple[int, dict[str, Any]]:
+        checked = self.authenticate(path, headers, body)
+        if isinstance(checked, str):
+            return 200, {"error": [checked], "result": {}}
+        token = self.tokens.issue(checked[0], time.time())
         return 200, {"error": [], "result": {"token": token, "expires": TOKEN_LIFETIME}}

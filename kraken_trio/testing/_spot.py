@@ -49,6 +49,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import Ping
 
 from ._faults import Faults, Received, ping_each
+from ._limits import SPOT_RATE_ERROR, Limits
 from ._market import (
     BOOK_DEPTHS,
     L3_DEPTHS,
@@ -193,6 +194,7 @@ class Exchange:
         self.engine = engine
         self.tokens = tokens
         self.show_engine_orders = show_engine_orders
+        self.limits = Limits()  # request and subscription limits (see _limits.py)
         self._private_servers: list[PrivateServer] = []
         self.deadman_changed = trio.Event()
 
@@ -846,6 +848,9 @@ class SpotServer:
             await self._reply(conn, _response(method, req_id, time_in, error="Malformed request"))
             return
         params = params or {}
+        if not self.exchange.limits.spot_message(conn.id, trio.current_time()):
+            await self._reply(conn, _response(method, req_id, time_in, error=SPOT_RATE_ERROR))
+            return
         if method in ("subscribe", "unsubscribe"):
             await self._subscription(conn, method, params, req_id, time_in)
             return
@@ -1011,6 +1016,7 @@ class SpotServer:
         for key in list(conn.subs):
             self._remove_sub(conn, key)
         self._conns.pop(conn.id, None)
+        self.exchange.limits.forget(conn.id)
         self._state_changed()
 
     # --- market fan-out ---
@@ -1410,6 +1416,14 @@ class Level3Server(SpotServer):
         symbols = self._symbols(params)
         snapshot = self._bool(params, "snapshot", True)
         depth = self._depth(params, L3_DEPTHS)
+        if method == "subscribe":
+            new = [s for s in symbols if ("level3", s) not in conn.subs]
+            held = sum(1 for key in conn.subs if key[0] == "level3")
+            refused = self.exchange.limits.level3_subscribe(
+                conn.id, depth, new, held, trio.current_time()
+            )
+            if refused is not None:
+                raise _Reject(refused)
         return self._per_symbol(
             conn,
             method,
