@@ -238,6 +238,12 @@ async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
 
 ORDER_QTY = Decimal("0.001")
 LIMIT_PRICE = Decimal("50000.0")
+ORDER_SYMBOLS = tuple(f"A{chr(65 + i // 26)}{chr(65 + i % 26)}/USD" for i in range(100))
+"""The pairs the order series cycles over: 100 (AAA/USD, AAB/USD ...), so that a run of
+3,200 orders adds 32 to each pair's trading rate counter, under the 60 of Kraken's lowest
+tier. kraken_trio models that counter and, by default, waits before an order that would
+pass it (as Kraken would refuse it); on one pair the series would run at one order a second.
+"""
 
 
 async def order_round_trips(
@@ -260,7 +266,7 @@ async def order_round_trips(
         result = await k.add_order(
             order_type="limit",
             side="buy",
-            symbol=BOOK_SYMBOL,
+            symbol=ORDER_SYMBOLS[i % len(ORDER_SYMBOLS)],
             order_qty=ORDER_QTY,
             limit_price=LIMIT_PRICE,
         )
@@ -452,8 +458,8 @@ async def raw_order(spec: dict[str, Any]) -> dict[str, Any]:
         req_id = i + 1
         frame = (
             '{"method":"add_order","params":{"order_type":"limit","side":"buy",'
-            '"symbol":"BTC/USD","order_qty":0.001,"limit_price":50000.0,"token":"t"},'
-            f'"req_id":{req_id}}}'
+            f'"symbol":"{ORDER_SYMBOLS[i % len(ORDER_SYMBOLS)]}","order_qty":0.001,'
+            f'"limit_price":50000.0,"token":"t"}},"req_id":{req_id}}}'
         )
         t = time.perf_counter_ns()
         await stream.send_all(ws.send(Message(data=frame)))
