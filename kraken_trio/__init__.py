@@ -18,7 +18,10 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import RateLimitError as RateLimitError
 from ._errors import ReconnectExhaustedError as ReconnectExhaustedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
+from ._errors import RestError as RestError
+from ._errors import RetryableError as RetryableError
 from ._errors import SubscriptionError as SubscriptionError
+from ._errors import TransientAPIError as TransientAPIError
 from ._events import ConnectionStatistics as ConnectionStatistics
 from ._events import Gap as Gap
 from ._events import LifecycleEvent as LifecycleEvent
@@ -32,6 +35,7 @@ from ._orders import OrderState as OrderState
 from ._orders import OrderTracker as OrderTracker
 from ._orders import OrderUpdate as OrderUpdate
 from ._proto.ratelimit import RateTier as RateTier
+from ._redact import install as _install_redaction
 from ._subscription import Subscription as Subscription
 
 __version__ = "0.1.0"
@@ -39,6 +43,8 @@ __version__ = "0.1.0"
 # A library configures no logging: without a handler of the application's, Python's last-resort
 # handler would print our warnings to stderr, errors the caller already catches included.
 _logging.getLogger("kraken_trio").addHandler(_logging.NullHandler())
+# Every record of the library's loggers is scrubbed of the secrets it knows (tokens, signatures).
+_install_redaction()
 
 __all__ = [
     "AuthenticationError",
@@ -67,9 +73,12 @@ __all__ = [
     "RateTier",
     "ReconnectExhaustedError",
     "RequestTimeoutError",
+    "RestError",
+    "RetryableError",
     "Subscription",
     "SubscriptionError",
     "SubscriptionStatistics",
+    "TransientAPIError",
     "WsKey",
     "__version__",
     "open_kraken",

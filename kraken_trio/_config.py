@@ -76,7 +76,9 @@ class Config:
         buffer_size: Default per-subscription buffer (messages). Larger than what one
             256 KiB socket read can hold, so a batch never overflows a consumer that keeps up.
         max_message_size: Largest frame accepted from the server, in bytes.
-        rest_timeout: Bound on one REST call (token fetch).
+        rest_timeout: Bound on one REST call (token fetch), answer read whole included.
+        max_rest_body_size: Largest REST answer accepted, in bytes; a larger one is refused
+            as soon as its header or its bytes say so (it is never read whole).
         ssl_context: TLS settings for ``wss://`` endpoints; by default the system's trust
             store with certificate and host name verification.
         rate_limit: What a trading request that would pass Kraken's per-pair rate counter
@@ -101,6 +103,7 @@ class Config:
     buffer_size: int = 8192
     max_message_size: int = 16 * 1024 * 1024
     rest_timeout: float = 10.0
+    max_rest_body_size: int = 1024 * 1024
     endpoints: Mapping[WsKey, str] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
     rest_url: str = DEFAULT_REST_URL
     ssl_context: ssl.SSLContext | None = None
@@ -124,7 +127,7 @@ class Config:
                 raise ValueError(
                     f"Config.{name} must be a positive number of seconds, got {value!r}"
                 )
-        for name in ("buffer_size", "max_message_size"):
+        for name in ("buffer_size", "max_message_size", "max_rest_body_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Config.{name} must be an int >= 1, got {value!r}")

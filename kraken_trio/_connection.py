@@ -120,6 +120,8 @@ class Connection:
         self._pong_event: trio.Event | None = None
         self._ping_counter = 0
         self._authing = False
+        self._abort: KrakenError | None = None
+        self.last_failure: BaseException | None = None  # why the last link ended or failed
         self.stats: ConnectionStatistics = self.session.stats
 
     def __repr__(self) -> str:
@@ -171,6 +173,12 @@ class Connection:
     def waker(self) -> trio.Event:
         """A fresh event for the session's waiters."""
         return trio.Event()
+
+    def abort(self, error: KrakenError) -> None:
+        """The endpoint cannot serve this connection (it speaks another protocol): give up
+        for good with ``error`` instead of reconnecting."""
+        self._abort = error
+        self._fail_link(_LinkFailed(str(error)))
 
     def need_auth(self) -> None:
         """The server refused the token or challenge: renew it on the live link."""
@@ -249,6 +257,10 @@ class Connection:
                     failure: BaseException = exc
                 else:
                     failure = self._link_failure or ConnectionLostError("link ended")
+                self.last_failure = failure
+                if self._abort is not None:
+                    self._set_fatal(self._abort)
+                    return
                 if self.closing:
                     return
                 if trio.current_time() >= healthy_at:
@@ -292,17 +304,12 @@ class Connection:
         token: str | None = None
         if self.needs_token:
             token = await self._fetch_token()
-        try:
-            with trio.fail_after(self._cfg.connect_timeout):
-                ws = await connect_websocket(
-                    self.url,
-                    max_message_size=self._cfg.max_message_size,
-                    ssl_context=self._cfg.ssl_context,
-                )
-        except trio.TooSlowError:
-            raise TransportClosed(
-                f"no WebSocket handshake from {self.url} within {self._cfg.connect_timeout}s"
-            ) from None
+        ws = await connect_websocket(  # bounded by connect_timeout; says which step stalled
+            self.url,
+            max_message_size=self._cfg.max_message_size,
+            ssl_context=self._cfg.ssl_context,
+            connect_timeout=self._cfg.connect_timeout,
+        )
         self._ws = ws
         self._link_failure = None
         healthy_at = math.inf
@@ -346,14 +353,8 @@ class Connection:
         return healthy_at
 
     async def _fetch_token(self) -> str:
-        try:
-            with trio.fail_after(self._cfg.auth_timeout + self._cfg.rest_timeout):
-                token = await self._hub.token_source().fetch()
-        except trio.TooSlowError:
-            raise ConnectionLostError(
-                f"{self.key}: no WebSocket token from the REST API within "
-                f"{self._cfg.auth_timeout + self._cfg.rest_timeout}s"
-            ) from None
+        # Bounded by rest_timeout (the REST module's); its failures name their cause.
+        token = await self._hub.token_source().fetch()
         self.stats.token_fetches += 1
         return token
 
@@ -555,9 +556,12 @@ class Connection:
             if self._fatal is not None:
                 raise self._fatal
             if any(w.state != "active" for w in wires):
-                raise RequestTimeoutError(
+                error = RequestTimeoutError(
                     "subscribe", None, sent=any(w.state == "pending" for w in wires)
                 )
+                if not self.session.up and self.last_failure is not None:
+                    raise error from self.last_failure  # the link never came up: say why
+                raise error
         except BaseException:
             self.session.detach(inbox, wires, trio.current_time())
             raise
@@ -613,7 +617,9 @@ class Connection:
                 with trio.move_on_at(deadline) as waiting:
                     await self.wait_ready()
                 if waiting.cancelled_caught:
-                    raise RequestTimeoutError(method, None, cl_ord_id, sent=False)
+                    raise RequestTimeoutError(
+                        method, None, cl_ord_id, sent=False
+                    ) from self.last_failure
             sent = self.session.requests.request(
                 method,
                 params,
@@ -684,5 +690,9 @@ def _replies_or_raise(call: Pending, key: WsKey) -> list[Any]:
 
 
 def _describe(exc: BaseException) -> str:
+    """An error for a log line or event: the library's public error names, never internal
+    class names."""
     text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, KrakenError):
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text or "the link ended"

@@ -6,9 +6,12 @@
     ├── ProtocolError                a message could not be decoded (carries the raw text)
     ├── KrakenAPIError               Kraken answered ``success: false`` (carries Kraken's text)
     │   ├── SubscriptionError        a subscribe/unsubscribe was refused
-    │   └── AuthenticationError      token, key, signature or challenge rejected
+    │   ├── AuthenticationError      final: token, key, signature or challenge rejected
+    │   └── TransientAPIError        Kraken refused for a reason that can pass (also Retryable)
     ├── ConnectionLostError          the link dropped; a request may or may not have arrived
-    │   └── ReconnectExhaustedError  the configured reconnect limit was reached
+    │   ├── ReconnectExhaustedError  the configured reconnect limit was reached
+    │   └── RestError                a REST call got no usable answer (also Retryable)
+    ├── RetryableError               a temporary failure: back off and try again
     ├── RequestTimeoutError          a request got no reply within the request deadline
     ├── OverrunError                 a subscription's buffer overflowed (policy ``"raise"``)
     ├── RateLimitError               a trading request would pass Kraken's rate counter;
@@ -17,6 +20,10 @@
     ├── ClosedError                  the client or subscription is closed
     └── InvalidRequestError          a call was refused locally, before anything was sent
         (also a ``ValueError``)
+
+:class:`RetryableError` is a second base of :class:`TransientAPIError` and :class:`RestError`:
+``except RetryableError`` catches every failure that backing off and retrying can cure.
+:class:`AuthenticationError` is the one REST outcome that retrying cannot cure.
 
 Every exception is plain data: all arguments go to ``super().__init__`` so instances
 copy and pickle, and no repr or message ever contains an API secret, token or signature.
@@ -38,7 +45,10 @@ __all__ = [
     "RateLimitError",
     "ReconnectExhaustedError",
     "RequestTimeoutError",
+    "RestError",
+    "RetryableError",
     "SubscriptionError",
+    "TransientAPIError",
 ]
 
 
@@ -95,7 +105,25 @@ class SubscriptionError(KrakenAPIError):
 
 
 class AuthenticationError(KrakenAPIError):
-    """Credentials were rejected: bad key, bad signature, bad nonce or failed challenge."""
+    """Credentials were rejected: bad key, bad signature, missing permission, failed challenge.
+
+    Final: the same credentials will be rejected again, so nothing retries it.
+    """
+
+
+class RetryableError(KrakenError):
+    """A temporary failure: the same call may succeed after a backoff.
+
+    Never raised itself; :class:`TransientAPIError` and :class:`RestError` derive from it.
+    """
+
+
+class TransientAPIError(KrakenAPIError, RetryableError):
+    """Kraken refused a REST call for a reason that does not say the credentials are wrong.
+
+    For example ``EAPI:Rate limit exceeded``, ``EAPI:Invalid nonce``, ``EGeneral:Temporary
+    lockout``, ``EService:Unavailable``: back off and try again.
+    """
 
 
 class ConnectionLostError(KrakenError):
@@ -177,6 +205,26 @@ def _rebuild_lost(
 
 class ReconnectExhaustedError(ConnectionLostError):
     """The configured maximum number of reconnect attempts was reached."""
+
+
+class RestError(ConnectionLostError, RetryableError):
+    """A REST call got no usable answer: unreachable, timed out, HTTP 5xx, or a reply that
+    is too large or cannot be read. The cause, when there is one, is chained.
+
+    Attributes:
+        method: The REST method (``"GetWebSocketsToken"``).
+        reason: What went wrong, without any secret or reply text.
+    """
+
+    def __init__(self, method: str, reason: str) -> None:
+        super().__init__(f"{method} failed: {reason}", method=method)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.method, self.reason))
+
+    def __str__(self) -> str:
+        return f"{self.method} failed: {self.reason}"
 
 
 class RequestTimeoutError(KrakenError):

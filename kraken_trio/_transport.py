@@ -27,7 +27,7 @@ import ssl
 import struct
 import sys
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -50,7 +50,9 @@ __all__ = ["Frame", "Oversized", "TransportClosed", "WebSocket", "connect_websoc
 
 
 class Oversized:
-    """Stands in the batch for a message that exceeded ``max_message_size`` and was dropped."""
+    """Stands in the batch for a fragmented message whose fragments together exceeded
+    ``max_message_size``: it was dropped (each fragment was within the limit, so the link
+    stays up). A single frame that declares more is refused on its header instead."""
 
     __slots__ = ("size",)
 
@@ -60,7 +62,7 @@ class Oversized:
 
 Frame = bytes | str | Oversized
 """A complete WebSocket message: ``str`` for text frames, ``bytes`` for binary frames, or an
-:class:`Oversized` marker for a message that was too large and dropped."""
+:class:`Oversized` marker for a fragmented message that was too large and dropped."""
 
 _READ_SIZE = 256 * 1024
 _SHORT = struct.Struct(">H")
@@ -143,6 +145,7 @@ class WebSocket:
         self._partial_size = 0
         self._oversized = False
         self._closed: TransportClosed | None = None
+        self._close_frame = b""  # the close frame owed for a frame we refused
         self._control_out: list[bytes] = []
         self.on_pong: Callable[[bytes], None] | None = None
         self.bytes_received = 0
@@ -194,8 +197,12 @@ class WebSocket:
         means the read held only partial or control frames.
 
         Raises:
-            TransportClosed: the peer closed the connection, the stream broke, or a
-                message exceeded ``max_message_size``.
+            TransportClosed: the peer closed the connection or the stream broke; or the
+                server sent a frame whose header declares more than ``max_message_size``
+                (refused before its payload is read: close code 1009) or a text frame
+                that is not UTF-8 (close code 1007). :meth:`aclose` sends that code.
+                Messages that arrived before a refused frame are returned first; the
+                next call raises.
         """
         if self._closed is not None:
             raise self._closed
@@ -224,6 +231,8 @@ class WebSocket:
             raise self._fail(f"protocol error from server: {exc}") from None
         if self._control_out:
             await self._flush_control()
+        if self._close_frame and not frames:  # a refused frame; messages before it came first
+            raise self._fail("refused")  # (already failed: returns that error)
         return frames
 
     async def _read_socket(self, sock: trio.socket.SocketType) -> tuple[bytes, bool]:
@@ -275,17 +284,29 @@ class WebSocket:
                 head = 10
             if b1 & 0x80:
                 head += 4
+            if n > limit:
+                # Refused on its header, before a byte of the payload is read or buffered.
+                # The messages before it are still delivered.
+                if to_wsproto:
+                    self._feed_wsproto(to_wsproto, frames)
+                self._refuse(
+                    1009,
+                    f"server sent a frame of {n} bytes, more than max_message_size ({limit}):"
+                    " refused unread",
+                )
+                break
             stop = pos + head + n
             if stop > end:
                 break
             # 0x81: FIN, no RSV bits, text. Not while wsproto holds a fragmented message.
-            if b0 == 0x81 and not b1 & 0x80 and not self._partial_size and n <= limit:
+            if b0 == 0x81 and not b1 & 0x80 and not self._partial_size:
                 if to_wsproto:  # keep the order: wsproto's frames came first
                     self._feed_wsproto(to_wsproto, frames)
                 try:
                     frames.append(buf[pos + head : stop].decode())
                 except UnicodeDecodeError:
-                    raise self._fail("server sent a text frame that is not UTF-8") from None
+                    self._refuse(1007, "server sent a text frame that is not UTF-8")
+                    break
             else:
                 to_wsproto.append(bytes(buf[pos:stop]))
             pos = stop
@@ -303,9 +324,8 @@ class WebSocket:
         if isinstance(event, TextMessage | BytesMessage):
             data = event.data
             if event.message_finished and not self._partial_size and not self._oversized:
-                if len(data) > self._max_message_size:
-                    frames.append(Oversized(len(data)))
-                elif isinstance(data, str):
+                # One whole frame: _parse refused it on its header if it was too large.
+                if isinstance(data, str):
                     frames.append(data)
                 else:
                     frames.append(bytes(data))
@@ -404,12 +424,24 @@ class WebSocket:
             self._closed = TransportClosed(reason)
         return self._closed
 
+    def _refuse(self, code: int, reason: str) -> TransportClosed:
+        """Fail the link for a frame we refuse; :meth:`aclose` then sends close ``code``."""
+        if self._closed is None:
+            self._closed = TransportClosed(reason, code)
+            self._buf.clear()  # nothing more is parsed: drop what was read with the frame
+            with contextlib.suppress(LocalProtocolError):
+                self._close_frame = self._ws.send(CloseConnection(code=code, reason=reason[:100]))
+        return self._closed
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame (best effort, bounded by the caller) and close the stream."""
         try:
+            data = self._close_frame
             if self._closed is None:
                 data = self._ws.send(CloseConnection(code=code, reason=reason))
                 self._closed = TransportClosed("closed locally", code)
+            self._close_frame = b""
+            if data:
                 with trio.move_on_after(1.0):
                     await self._stream.send_all(data)
         except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -420,20 +452,52 @@ class WebSocket:
 
 
 async def connect_websocket(
-    url: str, *, max_message_size: int, ssl_context: ssl.SSLContext | None = None
+    url: str,
+    *,
+    max_message_size: int,
+    ssl_context: ssl.SSLContext | None = None,
+    connect_timeout: float | None = None,
 ) -> WebSocket:
     """Open a WebSocket to ``url`` (``ws://`` or ``wss://``, TLS verified for wss).
 
-    The caller bounds the whole handshake with a cancel scope.
+    With ``connect_timeout`` (the configuration's), the whole handshake is bounded and a
+    timeout says which step stalled: the TCP connect, the TLS handshake, or the WebSocket
+    upgrade (a port that accepts TCP but never speaks WebSocket). Without it, the caller
+    bounds the handshake with a cancel scope.
 
     Raises:
-        TransportClosed: refused, rejected by the server or broken during the handshake.
+        TransportClosed: refused, rejected by the server, broken or timed out during the
+            handshake; the reason names the step.
         ValueError: the URL is not a ws:// or wss:// URL.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(f"not a WebSocket URL: {url!r}")
     secure = parts.scheme == "wss"
+    where = f"{parts.hostname}:{parts.port or (443 if secure else 80)}"
+    step = ["tcp"]
+    if connect_timeout is None:
+        return await _handshake(parts, secure, max_message_size, ssl_context, step)
+    with trio.move_on_after(connect_timeout):
+        return await _handshake(parts, secure, max_message_size, ssl_context, step)
+    stalled = {
+        "tcp": f"no TCP connection to {where}",
+        "tls": f"the TLS handshake with {where} did not finish",
+        "upgrade": f"{where} accepted the TCP connection but gave no WebSocket handshake answer"
+        " (is it a WebSocket endpoint?)",
+    }[step[0]]
+    raise TransportClosed(f"{stalled} within connect_timeout ({connect_timeout}s)")
+
+
+async def _handshake(
+    parts: SplitResult,
+    secure: bool,
+    max_message_size: int,
+    ssl_context: ssl.SSLContext | None,
+    step: list[str],
+) -> WebSocket:
+    """The steps of :func:`connect_websocket`; ``step[0]`` names the one under way."""
+    assert parts.hostname is not None
     port = parts.port or (443 if secure else 80)
     target = parts.path or "/"
     if parts.query:
@@ -441,14 +505,16 @@ async def connect_websocket(
     try:
         tcp = await trio.open_tcp_stream(parts.hostname, port)
     except OSError as exc:
-        raise TransportClosed(f"cannot connect to {parts.hostname}:{port}: {exc}") from None
+        raise TransportClosed(f"cannot connect to {parts.hostname}:{port}: {exc}") from exc
     stream: trio.abc.Stream = tcp
     try:
         if secure:
+            step[0] = "tls"
             context = ssl_context or ssl.create_default_context()
             tls = trio.SSLStream(tcp, context, server_hostname=parts.hostname)
             await tls.do_handshake()
             stream = tls
+        step[0] = "upgrade"
         ws = WSConnection(ConnectionType.CLIENT)
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
         await stream.send_all(ws.send(Request(host=host, target=target)))
@@ -478,7 +544,7 @@ async def connect_websocket(
         await trio.aclose_forcefully(stream)
         # trio wraps TLS failures (a certificate that does not verify) as the cause.
         reason = exc.__cause__ if isinstance(exc.__cause__, ssl.SSLError) else exc
-        raise TransportClosed(f"handshake with {parts.hostname}:{port} failed: {reason}") from None
+        raise TransportClosed(f"handshake with {parts.hostname}:{port} failed: {reason}") from exc
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise

@@ -233,7 +233,7 @@ async def _small_round_trip(k: KrakenClient) -> None:
         await sub.__anext__()
 
 
-async def test_oversized_message_is_refused_logged_counted_and_the_feed_recovers(
+async def test_oversized_frame_is_refused_logged_and_the_feed_recovers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="kraken_trio")
@@ -259,7 +259,9 @@ async def test_oversized_message_is_refused_logged_counted_and_the_feed_recovers
                 lines = [r.getMessage() for r in caplog.records]
                 assert any("max_message_size" in line for line in lines), lines
                 assert not any("x" * 100 in line for line in lines), "the frame was read"
-                assert k.statistics()[PUBLIC].bad_messages == 1
+                # Refused on its header: the link is renewed (close code 1009).
+                assert k.statistics()[PUBLIC].reconnects == 1
+                assert any(isinstance(m, Gap) for m in got)
 
 
 async def test_statistics_are_a_snapshot() -> None:

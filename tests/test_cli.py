@@ -134,7 +134,7 @@ def test_unreachable_token_endpoint_exits_4(
     argv = ["balances", "--rest-url", "http://127.0.0.1:9", "--max-reconnects", "1"]
     code, out, err = run_cli([*argv, "--duration", "30"], capsys)
     assert (code, out) == (4, [])
-    assert "token request failed" in err
+    assert "GetWebSocketsToken failed: ConnectError" in err
     assert "c2VjcmV0" not in err
 
 

@@ -79,7 +79,7 @@ async def _recv(ws: WebSocketConnection) -> Any:
 
 
 async def _token(fake: FakeKraken) -> str:
-    source = TokenSource(fake.credentials, fake.rest_url, 5)
+    source = TokenSource(fake.credentials, fake.rest_url, 5, max_body=1 << 20)
     try:
         with trio.fail_after(5):
             return await source.fetch()
@@ -169,7 +169,7 @@ async def test_query_orders_reports_fills_and_cancels_exactly() -> None:
             fake.fill_order(filled, "0.004", "50000.1")
             fake.fill_order(filled, "0.006", "50000.3")
             fake.cancel_order(canceled)
-            source = TokenSource(fake.credentials, fake.rest_url, 5)
+            source = TokenSource(fake.credentials, fake.rest_url, 5, max_body=1 << 20)
             try:
                 infos = await query_orders(source, [filled, canceled, still_open])
             finally:
@@ -189,7 +189,7 @@ async def test_query_orders_reports_fills_and_cancels_exactly() -> None:
         assert (b.status, b.vol_exec, b.trades) == ("canceled", Decimal(0), None)
         assert (c.status, c.closetm) == ("open", None)
         # Unknown ids are refused in Kraken's words.
-        source = TokenSource(fake.credentials, fake.rest_url, 5)
+        source = TokenSource(fake.credentials, fake.rest_url, 5, max_body=1 << 20)
         try:
             with trio.fail_after(5), pytest.raises(KrakenAPIError) as info:
                 await query_orders(source, ["ONOPE-00000-000000"])
@@ -202,7 +202,7 @@ async def test_query_orders_is_signed_and_checks_its_arguments() -> None:
     async with open_fake_kraken(update_interval=None) as fake:
         other = fake.new_account()
         bad = Credentials(fake.api_key, other.secret)  # right key, wrong secret
-        source = TokenSource(bad, fake.rest_url, 5)
+        source = TokenSource(bad, fake.rest_url, 5, max_body=1 << 20)
         try:
             with trio.fail_after(5), pytest.raises(AuthenticationError) as info:
                 await query_orders(source, ["OX"])

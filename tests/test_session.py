@@ -14,7 +14,7 @@ import trio
 import trio.testing
 
 from kraken_trio import Config, Gap, WsKey
-from kraken_trio._errors import ClosedError, ConnectionLostError, RequestTimeoutError
+from kraken_trio._errors import ClosedError, ConnectionLostError, KrakenError, RequestTimeoutError
 from kraken_trio._events import LifecycleEvent
 from kraken_trio._proto.futures_session import FuturesDialect
 from kraken_trio._proto.livestate import live_state_for
@@ -44,6 +44,7 @@ class Host:
         self.events: list[LifecycleEvent] = []
         self.auth_requests = 0
         self.link = True
+        self.aborted: KrakenError | None = None
 
     def send(self, frame: bytes) -> bool:
         if self.link:
@@ -58,6 +59,9 @@ class Host:
 
     def need_auth(self) -> None:
         self.auth_requests += 1
+
+    def abort(self, error: KrakenError) -> None:
+        self.aborted = error
 
 
 class User:

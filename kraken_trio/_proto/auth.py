@@ -1,6 +1,8 @@
 """Signing, pure: Spot REST ``API-Sign`` and the Futures WebSocket challenge signature.
 
-Secrets live in :class:`Credentials`, whose repr never shows them.
+Secrets live in :class:`Credentials`, whose repr never shows them. Every secret made or
+taken here (the API secret, each signature, each futures challenge) is registered with
+:mod:`kraken_trio._redact`, so no log record can show it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import binascii
 import hashlib
 import hmac
 from urllib.parse import urlencode
+
+from .._redact import register_secret
 
 __all__ = [
     "Credentials",
@@ -44,14 +48,22 @@ def sign_rest_request(secret: str, uri_path: str, nonce: int | str, postdata: st
     """
     digest = hashlib.sha256((str(nonce) + postdata).encode()).digest()
     mac = hmac.new(_secret_bytes(secret), uri_path.encode() + digest, hashlib.sha512)
-    return base64.b64encode(mac.digest()).decode()
+    signature = base64.b64encode(mac.digest()).decode()
+    register_secret(signature, "signature")
+    return signature
 
 
 def sign_futures_challenge(secret: str, challenge: str) -> str:
-    """Futures ``signed_challenge``: ``base64(HMAC-SHA512(secret, SHA256(challenge)))``."""
+    """Futures ``signed_challenge``: ``base64(HMAC-SHA512(secret, SHA256(challenge)))``.
+
+    The challenge and its signature are registered as secrets (never logged).
+    """
     digest = hashlib.sha256(challenge.encode()).digest()
     mac = hmac.new(_secret_bytes(secret), digest, hashlib.sha512)
-    return base64.b64encode(mac.digest()).decode()
+    signed = base64.b64encode(mac.digest()).decode()
+    register_secret(challenge, "challenge")
+    register_secret(signed, "challenge")
+    return signed
 
 
 def encode_form(fields: dict[str, str | int]) -> str:
@@ -86,6 +98,7 @@ class Credentials:
         if not api_key or not api_secret:
             raise ValueError("api_key and api_secret must both be non-empty")
         _secret_bytes(api_secret)  # validate early, with a message that hides it
+        register_secret(api_secret, "api_secret")
         self.api_key = api_key
         self._secret = api_secret
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import NamedTuple, Protocol
 from zlib import crc32
 
@@ -207,8 +207,44 @@ class _Side:
             out.append(text)
 
 
-def _negative_qty(what: str, symbol: str, price: Decimal, qty: Decimal) -> ProtocolError:
-    return ProtocolError(f"negative quantity {qty} at price {price} in {what} for {symbol}")
+_LOW = Decimal("1e-30")
+_HIGH = Decimal("1e30")
+"""Prices and non-zero quantities must lie strictly within 1e-30 and 1e30: far beyond any
+real market, and close enough to 1 that rendering one for a checksum is cheap (written out,
+``1e999999999999999999`` would take an exabyte)."""
+
+
+def _sound_zero(qty: Decimal) -> bool:
+    """A zero quantity (a delete) whose exponent is sane (``0E-999999999`` is not)."""
+    return not qty and -30 <= qty.adjusted() <= 30
+
+
+def _check_level(what: str, symbol: str, price: Decimal, qty: Decimal) -> None:
+    """Raise unless the level is one Kraken could have sent.
+
+    Sound: a price within (1e-30, 1e30), a quantity within [1e-30, 1e30) or zero. That
+    excludes ``NaN``, ``sNaN``, ``Infinity``, huge or tiny exponents, prices not above zero
+    and negative quantities; comparing a NaN signals, which is caught here.
+
+    Raises:
+        ProtocolError: the level is not sound; the message says why.
+    """
+    try:
+        if _LOW < price < _HIGH and (_LOW <= qty < _HIGH or _sound_zero(qty)):
+            return
+    except InvalidOperation:
+        pass
+    where = f"in {what} for {symbol}"
+    if not (price.is_finite() and qty.is_finite()):
+        problem = f"price {price} / quantity {qty} is not a finite number"
+    elif price <= _ZERO:
+        problem = f"price {price} is not above zero"
+    elif qty < _ZERO:
+        problem = f"negative quantity {qty} at price {price}"
+    else:
+        # The text of even a huge exponent is short ("1E+999999999999999999"): safe to show.
+        problem = f"price {price} / quantity {qty} is out of range (1e-30 to 1e30)"
+    raise ProtocolError(f"{problem} {where}")
 
 
 class _SideLike(Protocol):
@@ -377,7 +413,9 @@ class L2Book(_SpotBook):
         """Replace the whole book with a snapshot, then truncate each side to ``depth``.
 
         Raises:
-            ProtocolError: a level has a negative quantity (the book is then cleared).
+            ProtocolError: a level is not sound: a price or quantity that is not a finite
+                number or out of range, a price not above zero or a negative quantity
+                (the book is then cleared).
         """
         self.clear()
         try:
@@ -393,16 +431,24 @@ class L2Book(_SpotBook):
         may appear several times and the last one wins.
 
         Raises:
-            ProtocolError: a level has a negative quantity. The levels before it have been
-                applied: the book no longer matches Kraken's and needs a fresh snapshot.
+            ProtocolError: a level is not sound (see :meth:`apply_snapshot`). The levels
+                before it have been applied: the book no longer matches Kraken's and needs a
+                fresh snapshot.
         """
         self._checksum = None
+        low, high = _LOW, _HIGH
         for side, levels in ((self._bids, bids), (self._asks, asks)):
             for level in levels:
+                price = level.price
                 qty = level.qty
-                if qty < _ZERO:
-                    raise _negative_qty("book", self._symbol, level.price, qty)
-                side.set(level.price, qty)
+                # _check_level, inlined: this is the hot path of every spot book.
+                try:
+                    sound = low < price < high and (low <= qty < high or _sound_zero(qty))
+                except InvalidOperation:
+                    sound = False
+                if not sound:
+                    _check_level("book", self._symbol, price, qty)
+                side.set(price, qty)
         depth = self._depth
         self._bids.truncate(depth)
         self._asks.truncate(depth)
@@ -588,10 +634,10 @@ class L3Book(_SpotBook):
         self._checksum = None
 
     def _copy(self, order: L3OrderLike) -> BookOrder:
+        price = order.limit_price
         qty = order.order_qty
-        if qty < _ZERO:
-            raise _negative_qty("level3", self._symbol, order.limit_price, qty)
-        return BookOrder(order.order_id, order.limit_price, qty, order.timestamp)
+        _check_level("level3", self._symbol, price, qty)
+        return BookOrder(order.order_id, price, qty, order.timestamp)
 
     def _remove(self, order_id: str) -> None:
         entry = self._index.pop(order_id, None)
@@ -617,7 +663,9 @@ class L3Book(_SpotBook):
         """Replace the whole book with a snapshot (queue order as given), then truncate.
 
         Raises:
-            ProtocolError: an order has a negative quantity (the book is then cleared).
+            ProtocolError: an order's price or quantity is not sound (not a finite number,
+                out of range, a price not above zero, a negative quantity); the book is
+                then cleared.
         """
         self.clear()
         try:
@@ -635,8 +683,8 @@ class L3Book(_SpotBook):
         """Apply one update message (events in order), then truncate to ``depth`` levels.
 
         Raises:
-            ProtocolError: an unknown or missing ``event``, or a negative quantity. The
-                events before it have been applied: the book needs a fresh snapshot.
+            ProtocolError: an unknown or missing ``event``, or an unsound price or quantity.
+                The events before it have been applied: the book needs a fresh snapshot.
         """
         self._checksum = None
         index = self._index
@@ -770,15 +818,16 @@ class FuturesBook(_Quotes):
         """Replace the whole book with a ``book_snapshot`` and remember its ``seq``.
 
         Raises:
-            ProtocolError: a level has a negative quantity (the book is then cleared).
+            ProtocolError: a level is not sound: a price or quantity that is not a finite
+                number or out of range, a price not above zero or a negative quantity
+                (the book is then cleared).
         """
         self.clear()
         try:
             for side, levels in ((self._bids, bids), (self._asks, asks)):
                 for level in levels:
                     price, qty = level.price, level.qty
-                    if qty < _ZERO:
-                        raise _negative_qty("book_snapshot", self._product_id, price, qty)
+                    _check_level("book_snapshot", self._product_id, price, qty)
                     side.set(price, qty)
         except ProtocolError:
             self.clear()
@@ -799,8 +848,8 @@ class FuturesBook(_Quotes):
             (nothing is changed: resubscribe the product).
 
         Raises:
-            ProtocolError: ``side`` is neither ``"buy"`` nor ``"sell"``, or ``qty`` < 0
-                (nothing is changed).
+            ProtocolError: ``side`` is neither ``"buy"`` nor ``"sell"``, or the price or
+                quantity is not sound (see :meth:`apply_snapshot`); nothing is changed.
         """
         if side == "buy":
             book_side = self._bids
@@ -808,8 +857,7 @@ class FuturesBook(_Quotes):
             book_side = self._asks
         else:
             raise ProtocolError(f"unknown futures book side {side!r} for {self._product_id}")
-        if qty < _ZERO:
-            raise _negative_qty("book", self._product_id, price, qty)
+        _check_level("book", self._product_id, price, qty)
         if self._seq is None or seq != self._seq + 1:
             return False
         book_side.set(price, qty)

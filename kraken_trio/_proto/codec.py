@@ -203,6 +203,9 @@ class SpotDecoder:
             "time_out": env.time_out,
             "warnings": env.warnings,
         }
+        if kwargs["success"] and not env.result and env.method in RESULT_REQUIRED:
+            # The caller would get None (or an AttributeError) for an order it cannot see.
+            raise ProtocolError(f"{env.method} reply says success but has no result", frame)
         if decode_result is not None and env.result:
             kwargs["result"] = decode_result(env.result)
             if cls is s.Pong and env.warnings is None:
@@ -218,6 +221,18 @@ class SpotDecoder:
 def _as_bytes(frame: bytes | str) -> bytes:
     return frame.encode() if isinstance(frame, str) else bytes(frame)
 
+
+RESULT_REQUIRED: Final = frozenset(
+    {
+        "add_order",
+        "amend_order",
+        "edit_order",
+        "cancel_order",
+        "cancel_all",
+        "cancel_all_orders_after",
+    }
+)
+"""Methods whose successful reply must carry a ``result`` (Kraken's always does)."""
 
 _FAST_CHANNELS: Final = (
     s.BookMessage,

@@ -64,6 +64,7 @@ class FuturesDialect:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.spoke = False  # a message of this protocol was read on this connection
         self.decoder = FuturesDecoder()
         self.credentials: Credentials | None = None
         self.challenge: tuple[str, str] | None = None  # (original, signed)
@@ -99,8 +100,19 @@ class FuturesDialect:
         try:
             msg = self.decoder.decode(frame)
         except ProtocolError as exc:
+            if frame.startswith('{"channel"') and not self.spoke:
+                # The first word from the server is a Spot v2 message: a wrong endpoint.
+                session.host.abort(
+                    ProtocolError(
+                        f"{session.key} is a Futures v1 connection, but its endpoint speaks "
+                        "Kraken Spot v2 (it sent a 'channel' message): check the endpoint URL",
+                        frame,
+                    )
+                )
+                return
             session.bad_message(exc)
             return
+        self.spoke = True
         route = _ROUTES.get(type(msg))
         if route is not None:
             feed, per_product = route

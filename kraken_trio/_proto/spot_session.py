@@ -51,6 +51,7 @@ class SpotDialect:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.spoke = False  # a message of this protocol was read on this connection
         self.decoder = SpotDecoder()
         self.on_ack_result: Callable[[s.SubscriptionResult], None] | None = None
         self._handlers: dict[type[Any], Callable[[Any, float], None]] = dict.fromkeys(
@@ -103,9 +104,20 @@ class SpotDialect:
         try:
             msg = self.decoder.decode(frame)
         except ProtocolError as exc:
+            if frame.startswith('{"event"') and not self.spoke:
+                # The first word from the server is a Futures event: a wrong endpoint.
+                self.session.host.abort(
+                    ProtocolError(
+                        f"{self.session.key} is a Spot v2 connection, but its endpoint speaks "
+                        "Kraken Futures v1 (it sent an 'event' message): check the endpoint URL",
+                        frame,
+                    )
+                )
+                return
             self.session.bad_message(exc)
             self.session.on_unreadable_reply(_req_id_of(frame), exc)
             return
+        self.spoke = True
         handler = self._handlers.get(type(msg))
         if handler is not None:
             handler(msg, now)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, Literal, NamedTuple, Protocol
 
+from .._errors import KrakenError
 from .._events import LifecycleEvent
 from .correlator import Pending, Waker
 from .livestate import LiveState
@@ -37,6 +38,10 @@ class Host(Protocol):
 
     def waker(self) -> Waker:
         """A fresh waker (``trio.Event`` in the connection)."""
+        ...
+
+    def abort(self, error: KrakenError) -> None:
+        """The endpoint speaks another protocol: stop for good with ``error``."""
         ...
 
     def need_auth(self) -> None:
