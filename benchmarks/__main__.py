@@ -97,7 +97,13 @@ def replay(config: dict[str, Any], tls: bool = False) -> Iterator[dict[str, Any]
             config = {**config, "cert": paths["cert"]}
             ca = paths["ca"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.replay", json.dumps(config)],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.replay",
+                json.dumps(config | {"exit_with_parent": True}),
+            ],
+            stdin=subprocess.PIPE,  # the server exits when this closes, even if we are killed
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,

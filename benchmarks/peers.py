@@ -125,12 +125,12 @@ def rest_url(spec: dict[str, Any]) -> str:
 async def kt_stream(spec: dict[str, Any]) -> dict[str, Any]:
     import trio
 
-    from kraken_trio import OverrunError, WsKey, open_kraken
+    from kraken_trio import Gap, OverrunError, WsKey, open_kraken
 
     count, duration = spec["count"], spec["duration"]
     win = Window()
     n = 0
-    failed = None
+    failed: str | None = None
     try:
         async with (
             open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k,
@@ -139,6 +139,9 @@ async def kt_stream(spec: dict[str, Any]) -> dict[str, Any]:
             checksum = 0
             with trio.move_on_after(duration + 30):  # the window's cap, and the wait for it
                 async for msg in sub:
+                    if isinstance(msg, Gap):  # a reconnect or an overflow: messages lost
+                        failed = f"Gap ({msg.reason}) after {n:,} messages"
+                        break
                     if not win.started:
                         win.start()
                         continue

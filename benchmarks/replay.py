@@ -28,7 +28,7 @@ socket takes it.
 Config keys: ``depths`` (book streams to build, e.g. ``[10, 1000]``), ``count`` (updates
 per stream), ``fanout`` (number of ticker/trade symbols, 0 for none), ``heartbeat`` (bool),
 ``rate`` (messages a second of a paced stream), ``cert`` (server key and certificate chain
-PEM, enables TLS).
+PEM, enables TLS), ``exit_with_parent`` (end when stdin closes).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import random
 import socket
 import sys
@@ -410,6 +411,12 @@ def handle(sock: socket.socket, streams: Streams) -> None:
         sock.close()
 
 
+def _exit_with_parent() -> None:
+    """End this process when stdin closes: the benchmark that started it is gone."""
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
 def serve(config: dict[str, Any], port: int = 0) -> None:
     """Build the streams, listen on 127.0.0.1, print ``READY <port>``, serve forever."""
     streams = Streams(config)
@@ -427,6 +434,8 @@ def serve(config: dict[str, Any], port: int = 0) -> None:
         "fanout_book_count": getattr(streams, "fanout_book_count", 0),
     }
     print("READY " + json.dumps(info), flush=True)
+    if config.get("exit_with_parent"):
+        threading.Thread(target=_exit_with_parent, daemon=True).start()
     while True:
         conn, _ = listener.accept()
         threading.Thread(target=handle, args=(conn, streams), daemon=True).start()
