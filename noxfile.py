@@ -18,7 +18,7 @@ def _group(name: str) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the whole test suite against the fake exchange on loopback."""
-    session.install("-e", ".", *_group("test"))
+    session.install("-e", ".[testing]", *_group("test"))
     session.run("pytest", *session.posargs)
 
 
@@ -33,35 +33,35 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and this file."""
-    session.install("-e", ".", *_group("typecheck"))
+    session.install("-e", ".[testing]", *_group("typecheck"))
     session.run("mypy")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with the peers; `-- --quick` for a smoke run."""
-    session.install("-e", ".", *_group("bench"))
+    session.install("-e", ".[testing]", *_group("bench"))
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
 @nox.session
 def soak(session: nox.Session) -> None:
     """A long seeded fault storm: `nox -s soak -- --minutes N`."""
-    session.install("-e", ".", *_group("test"))
+    session.install("-e", ".[testing]", *_group("test"))
     session.run("python", "tests/soak.py", *session.posargs)
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the Sphinx documentation; warnings are errors."""
-    session.install("-e", ".", *_group("docs"))
+    session.install("-e", ".[testing]", *_group("docs"))
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 
 @nox.session
 def demo(session: nox.Session) -> None:
     """Run `kraken-trio demo` against the embedded fake exchange."""
-    session.install("-e", ".")
+    session.install("-e", ".[testing]")
     session.run("kraken-trio", "demo", *session.posargs)
 
 

@@ -26,11 +26,13 @@ from ._proto.auth import Credentials
 from ._proto.channels import (
     BOOK_DEPTHS,
     L3_DEPTHS,
+    TRADING_KEYS,
     check_member,
     plan_subscription,
     ws_key_of,
 )
 from ._proto.ratelimit import RateGovernor
+from ._proto.spot_session import SpotDialect
 from ._rest import TokenSource
 from ._subscription import OverflowPolicy, Subscription
 from ._trading_client import DeadMansSwitch, TradingClient
@@ -123,6 +125,7 @@ class KrakenClient(TradingClient):
                 self.config.rest_url,
                 self.config.rest_timeout,
                 max_body=self.config.max_rest_body_size,
+                ssl_context=self.config.ssl_context,
             )
         return self._token_source
 
@@ -144,6 +147,13 @@ class KrakenClient(TradingClient):
                 raise InvalidRequestError(f"no endpoint URL configured for {key}")
             conn = Connection(key, url, self)
             self._connections[key] = conn
+            dialect = conn.session.dialect
+            if key in TRADING_KEYS and isinstance(dialect, SpotDialect):
+                # Rate governor hooks: an executions ack's maxratecount is the real threshold,
+                # and every executions message (whoever subscribed) tells of orders placed,
+                # amended and closed, and of the server's counter values.
+                dialect.on_ack_result = self.rate_governor.observe_ack
+                dialect.on_executions = self.rate_governor.observe
         return conn
 
     async def connect(self, ws_key: WsKey) -> None:

@@ -73,14 +73,18 @@ class Config:
         reconnect_delay: First backoff delay; doubles per failed attempt (full jitter).
         reconnect_delay_max: Cap of the backoff delay.
         max_reconnects: Consecutive failed attempts before giving up; ``None`` retries forever.
-        buffer_size: Default per-subscription buffer (messages). Larger than what one
-            256 KiB socket read can hold, so a batch never overflows a consumer that keeps up.
+        buffer_size: Default per-subscription buffer (messages). The connection hands a
+            consumer at most a few hundred messages per scheduler pass, and a consumer takes
+            up to 1,024 per pass, so a consumer that keeps up never fills it; only one that
+            is really slower than the wire meets its ``on_overflow`` policy.
         max_message_size: Largest frame accepted from the server, in bytes.
+        max_send_buffer: Outgoing bytes the server may leave unread (queued beyond what the
+            kernel took) before the link counts as dead and is replaced.
         rest_timeout: Bound on one REST call (token fetch), answer read whole included.
         max_rest_body_size: Largest REST answer accepted, in bytes; a larger one is refused
             as soon as its header or its bytes say so (it is never read whole).
-        ssl_context: TLS settings for ``wss://`` endpoints; by default the system's trust
-            store with certificate and host name verification.
+        ssl_context: TLS settings for ``wss://`` endpoints and an ``https://`` REST URL; by
+            default the system's trust store with certificate and host name verification.
         rate_limit: What a trading request that would pass Kraken's per-pair rate counter
             does: ``"wait"`` until it fits (bounded by ``request_timeout``), ``"raise"``
             :class:`~kraken_trio.RateLimitError` at once, or ``"off"`` (sent anyway). In
@@ -102,6 +106,7 @@ class Config:
     max_reconnects: int | None = None
     buffer_size: int = 8192
     max_message_size: int = 16 * 1024 * 1024
+    max_send_buffer: int = 16 * 1024 * 1024
     rest_timeout: float = 10.0
     max_rest_body_size: int = 1024 * 1024
     endpoints: Mapping[WsKey, str] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
@@ -127,7 +132,7 @@ class Config:
                 raise ValueError(
                     f"Config.{name} must be a positive number of seconds, got {value!r}"
                 )
-        for name in ("buffer_size", "max_message_size", "max_rest_body_size"):
+        for name in ("buffer_size", "max_message_size", "max_send_buffer", "max_rest_body_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Config.{name} must be an int >= 1, got {value!r}")

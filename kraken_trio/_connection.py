@@ -59,8 +59,6 @@ log = logging.getLogger("kraken_trio")
 # Frames dispatched per scheduler pass: below the consumers' YIELD_EVERY (structural
 # pacing), and small enough that one connection's batch never delays another's reply long.
 READ_SLICE = 128
-# Outgoing bytes a peer may leave unread before the link counts as dead.
-MAX_UNSENT = 16 * 1024 * 1024
 _COALESCE = 256 * 1024  # the writer joins queued frames into writes of about this size
 # A link counts as healthy (resetting the reconnect backoff) once it stayed up this long
 # and delivered data; a link that flaps faster backs off like one that never came up.
@@ -121,6 +119,7 @@ class Connection:
         self._ping_counter = 0
         self._authing = False
         self._abort: KrakenError | None = None
+        self._healthy_at = math.inf
         self.last_failure: BaseException | None = None  # why the last link ended or failed
         self.stats: ConnectionStatistics = self.session.stats
 
@@ -154,7 +153,7 @@ class Connection:
                 self.stats.direct_writes += 1
                 return True
             data = data[sent:]
-        if self._unsent + len(data) > MAX_UNSENT:
+        if self._unsent + len(data) > self._cfg.max_send_buffer:
             self._fail_link(_LinkFailed(f"the server reads nothing: {self._unsent} bytes unsent"))
             return False
         try:
@@ -246,10 +245,10 @@ class Connection:
         failures = 0
         try:
             while not self._closing:
-                healthy_at = math.inf
+                self._healthy_at = math.inf
                 try:
                     with trio.CancelScope() as self._attempt_scope:
-                        healthy_at = await self._run_link()
+                        await self._run_link()
                 except AuthenticationError as exc:
                     self._set_fatal(exc)
                     return
@@ -263,7 +262,8 @@ class Connection:
                     return
                 if self.closing:
                     return
-                if trio.current_time() >= healthy_at:
+                if trio.current_time() >= self._healthy_at:
+                    # The link stayed up and useful long enough: start the backoff afresh.
                     failures = 0
                 failures += 1
                 limit = self._cfg.max_reconnects
@@ -295,10 +295,10 @@ class Connection:
             self._running = False
             self._stopped.set()
 
-    async def _run_link(self) -> float:
+    async def _run_link(self) -> None:
         """One connection attempt and, if it comes up, its whole life.
 
-        Returns when the link would have counted as healthy (inf if it never came up or
+        Sets ``_healthy_at``: when the link counted as healthy (inf if it never came up or
         never delivered data).
         """
         token: str | None = None
@@ -312,7 +312,6 @@ class Connection:
         )
         self._ws = ws
         self._link_failure = None
-        healthy_at = math.inf
         messages_before = self.stats.messages
         up_since = math.inf
         ws.on_pong = lambda payload: self._pong()
@@ -337,7 +336,7 @@ class Connection:
                     nursery.cancel_scope.cancel()
         finally:
             if self.stats.messages > messages_before:
-                healthy_at = up_since + HEALTHY_AFTER
+                self._healthy_at = up_since + HEALTHY_AFTER
             self._send_ch = None
             self._link_scope = None
             self._link_nursery = None
@@ -350,7 +349,6 @@ class Connection:
                 await ws.aclose()
         if self._link_failure is not None:
             raise self._link_failure
-        return healthy_at
 
     async def _fetch_token(self) -> str:
         # Bounded by rest_timeout (the REST module's); its failures name their cause.

@@ -327,7 +327,6 @@ class OrderTracker:
             return []
         if not isinstance(msg, s.ExecutionsMessage):
             return []
-        self._client.rate_governor.observe(msg, trio.current_time())
         if msg.type != "snapshot":
             for item in msg.data:
                 self._apply(item, reconciled=False)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import ssl
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
@@ -95,6 +96,8 @@ class PrivateRest:
         rest_url: Base URL, e.g. ``https://api.kraken.com``.
         timeout: Bound on one whole exchange (connect, send, answer read whole).
         max_body: Largest answer accepted, in bytes (``Config.max_rest_body_size``).
+        ssl_context: TLS settings for an ``https://`` URL (``Config.ssl_context``); by
+            default the system's trust store.
     """
 
     def __init__(
@@ -103,8 +106,10 @@ class PrivateRest:
         rest_url: str,
         timeout: float,
         max_body: int,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._credentials = credentials
+        self._ssl_context = ssl_context
         self._rest_url = rest_url.rstrip("/")
         self._timeout = timeout
         self._max_body = max_body
@@ -148,7 +153,8 @@ class PrivateRest:
         self, method: str, path: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, bytes]:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout)
+            verify: ssl.SSLContext | bool = self._ssl_context or True
+            self._client = httpx.AsyncClient(timeout=self._timeout, verify=verify)
         limit = self._max_body
         try:
             with trio.fail_after(self._timeout):
@@ -240,8 +246,9 @@ class TokenSource:
         timeout: float,
         *,
         max_body: int,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._rest = PrivateRest(credentials, rest_url, timeout, max_body)
+        self._rest = PrivateRest(credentials, rest_url, timeout, max_body, ssl_context)
         self._flight: _Flight | None = None
         self.fetches = 0
 

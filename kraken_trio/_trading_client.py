@@ -21,7 +21,7 @@ from ._errors import (
 )
 from ._events import LifecycleEvent
 from ._orders import OrderTracker, track_orders
-from ._pacing import admit, learn, params_of, refused
+from ._rate_policy import admit, learn, params_of, refused
 from ._proto import spot as s
 from ._proto.auth import Credentials
 from ._proto.channels import (

@@ -108,6 +108,9 @@ FAULT_KINDS = (
     "bad_checksum",
     "seq_gap",
     "rate_limit",
+    "token_expiry",
+    "rest_error",
+    "flapping",
 )
 
 _WRONG_TYPES = {
@@ -546,6 +549,22 @@ class _Storm:
             fake.futures.faults.skip_seq(rng.choice(FUTURES_BOOKS))
         elif kind == "rate_limit":
             fake.spot_faults(PRIVATE).rate_limit_next(rng.randint(1, 3))
+        elif kind == "token_expiry":
+            # Kraken drops a token unused for 15 minutes: the next use is refused once; the
+            # client renews it and sends the refused request (or subscribe) again.
+            fake.spot_faults(PRIVATE).reject_next_auth()
+        elif kind == "rest_error":
+            # Transient REST errors on the next token fetches, then a reconnect that needs one.
+            fake.rest.faults.fail_next(
+                rng.randint(1, 2),
+                rng.choice(["EAPI:Rate limit exceeded", "EAPI:Invalid nonce", "EService:Busy"]),
+            )
+            await fake.spot_faults(PRIVATE).drop()
+        elif kind == "flapping":
+            # The link comes back and drops again at once, a few times in a row.
+            for _ in range(rng.randint(2, 4)):
+                await faults.drop(reset=reset)
+                await trio.sleep(rng.uniform(0.02, 0.1))
         else:  # pragma: no cover - FAULT_KINDS and this chain are kept in step
             raise AssertionError(kind)
 
@@ -574,6 +593,10 @@ class _Storm:
             faults.refuse(0)
         spot = self.fake.spot_faults(PRIVATE)
         while spot.take_rate_limit():
+            pass
+        while spot.take_auth_reject():
+            pass
+        while self.fake.rest.faults.take_failure() is not None:
             pass
 
     async def flush_pending_faults(self) -> None:

@@ -13,7 +13,7 @@ from support import client_for, next_matching, wait_event
 
 from kraken_trio import BookEvent, InvalidRequestError, LocalBook, OrderBooks, WsKey
 from kraken_trio.testing._fake import open_fake_kraken
-from kraken_trio.testing._spot import PublicServer
+from kraken_trio.testing._spot_servers import PublicServer
 
 PUBLIC = WsKey.SPOT_PUBLIC_V2
 FUTURES = WsKey.DERIVATIVES_PUBLIC_V1

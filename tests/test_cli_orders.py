@@ -15,12 +15,14 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+import msgspec
 import pytest
 import trio
 from support import client_for
 
-from kraken_trio import WsKey
+from kraken_trio import Fill, OrderState, OrderUpdate, WsKey
 from kraken_trio.cli import build_parser, main
+from kraken_trio.cli._orders import OrdersView
 from kraken_trio.testing import open_fake_kraken
 
 CLI = [sys.executable, "-c", "import sys; from kraken_trio.cli import main; sys.exit(main())"]
@@ -100,3 +102,27 @@ async def test_json_lines_show_the_open_order_then_its_fill_exactly() -> None:
         assert lines[1]["reconciled"] is False
         assert lines[2]["order"]["order_status"] == "filled"
         assert lines[2]["fill"] is None
+
+
+def test_the_terminal_view_lists_open_orders_and_fills() -> None:
+    view = OrdersView()
+    order = OrderState(
+        order_id="OABCDE-12345-FGHIJK",
+        symbol=BTC,
+        side="buy",
+        order_type="limit",
+        order_status="partially_filled",
+        order_qty=Decimal("0.0123"),
+        limit_price=Decimal("50000.7"),
+        cum_qty=Decimal("0.0023"),
+    )
+    fill = Fill(exec_id="T1", qty=Decimal("0.0023"), price=Decimal("50000.7"))
+    view.feed(OrderUpdate(order=order, fill=fill, reconciled=True))
+    text = "\n".join(view.render(30))
+    assert "1 open" in text
+    assert "OABCDE-12345-FGHIJK" in text
+    assert "0.0123" in text
+    assert "0.0023 BTC/USD @ 50000.7" in text
+    assert "(reconciled)" in text
+    view.feed(OrderUpdate(order=msgspec.structs.replace(order, order_status="canceled")))
+    assert "0 open" in "\n".join(view.render(30))

@@ -41,8 +41,9 @@ async def test_text_format_lists_every_key() -> None:
     async with open_fake_kraken(update_interval=0) as fake:
         text = describe(fake, "text")
     pairs = dict(line.split("=", 1) for line in text.splitlines())
-    assert set(pairs) == {str(k) for k in WsKey} | {"rest", "api_key", "api_secret"}
+    assert set(pairs) == {str(k) for k in WsKey} | {"rest", "futures_rest", "api_key", "api_secret"}
     assert pairs["spotPublicV2"] == fake.endpoints[WsKey.SPOT_PUBLIC_V2]
+    assert pairs["futures_rest"] == fake.futures_rest_url
     assert pairs["api_secret"] == fake.api_secret
 
 

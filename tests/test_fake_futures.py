@@ -396,7 +396,7 @@ async def test_ticker_full_field_set_with_funding_for_perpetuals_only() -> None:
         await recv(ws)
         dated = await recv(ws)
         assert set(dated) == TICKER_FIELDS
-        assert dated["tag"] == "month"
+        assert dated["tag"] == "quarter"  # June 2030: a quarterly, as Kraken tags it
         assert dated["dtm"] > 0
         assert dated["maturityTime"] == futures_product("FI_XBTUSD_300628").maturity_time
 
@@ -405,7 +405,10 @@ async def test_ticker_full_field_set_with_funding_for_perpetuals_only() -> None:
         assert sorted(m["product_id"] for m in updates) == ["FI_XBTUSD_300628", "PI_XBTUSD"]
 
 
-async def test_ticker_lite_fields_and_updates() -> None:
+async def test_ticker_lite_fields_and_updates_one_per_second(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    # The clock stands still unless the test jumps it, so "within a second" is exact.
     async with serving() as exchange, client(exchange) as ws:
         first = await subscribe(ws, "ticker_lite", "PF_SOLUSD")
         assert first[0] == {
@@ -415,13 +418,25 @@ async def test_ticker_lite_fields_and_updates() -> None:
         }
         assert set(first[1]) == TICKER_LITE_FIELDS
         assert first[1]["product_id"] == "PF_SOLUSD"
-        for _ in range(3):
-            await exchange.step()
-        updates = await drain(ws)
-        assert [m["feed"] for m in updates] == ["ticker_lite"] * 3
+        await exchange.step()
+        (update,) = await drain(ws)
         bids, asks = exchange.book("PF_SOLUSD")
-        assert updates[-1]["bid"] == max(bids)
-        assert updates[-1]["ask"] == min(asks)
+        assert (update["feed"], update["bid"], update["ask"]) == (
+            "ticker_lite",
+            max(bids),
+            min(asks),
+        )
+        for _ in range(5):
+            await exchange.step()
+        assert await drain(ws) == []  # Kraken throttles ticker_lite to one per second
+        mock_clock.jump(0.999)
+        await exchange.step()
+        assert await drain(ws) == []
+        mock_clock.jump(0.001)
+        await exchange.step()
+        (update,) = await drain(ws)
+        bids, asks = exchange.book("PF_SOLUSD")
+        assert (update["bid"], update["ask"]) == (max(bids), min(asks))
 
 
 async def test_trade_snapshot_and_trades_with_per_product_seq() -> None:
@@ -638,8 +653,9 @@ def test_product_ids_parse() -> None:
     linear = futures_product("PF_ETHUSD")
     assert linear.qty_step == Decimal("0.001")
     dated = futures_product("FF_XBTUSD_300628")
-    assert dated.tag == "month"
+    assert dated.tag == "quarter"  # a June expiry; Kraken tags FI_XBTUSD_260925 "quarter"
     assert dated.maturity_time == 1908892800000  # 2030-06-28T16:00:00Z
+    assert futures_product("FF_XBTUSD_300531").tag == "month"
     with pytest.raises(ValueError, match="maturity"):
         futures_product("PF_XBTUSD_300628")
 
@@ -941,7 +957,10 @@ async def test_account_log_snapshot_then_new_entries() -> None:
         (entry,) = first[1]["logs"]
         assert entry["id"] == first_id
         assert entry["fee"] == Decimal("0.1")
-        assert entry["trade_price"] is None
+        # Absent fields are 0.0 and "" as in Kraken's samples, never null.
+        assert entry["trade_price"] == Decimal("0.0")
+        assert entry["execution"] == ""
+        assert None not in entry.values()
         second_id = account.add_log_entry(
             asset="USD",
             info="funding rate change",

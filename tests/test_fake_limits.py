@@ -181,7 +181,7 @@ async def test_query_orders_reports_fills_and_cancels_exactly() -> None:
         assert a.cl_ord_id == "tracker-1"
         assert a.trades is not None
         assert len(a.trades) == 2
-        assert a.descr.pair == "BTCUSD"
+        assert a.descr.pair == "XBTUSD"  # Kraken's REST altname
         assert a.descr.type == "buy"
         assert a.closetm is not None
         assert a.opentm is not None

@@ -174,16 +174,68 @@ async def test_json_body_is_signed_over_its_exact_text(fake: FakeKraken) -> None
     assert resp.json()["result"]["token"]
 
 
-async def test_asset_pairs_from_the_pair_table(fake: FakeKraken) -> None:
+async def test_asset_pairs_use_krakens_rest_names(fake: FakeKraken) -> None:
+    base = fake.rest_url + "/0/public/AssetPairs"
     with trio.fail_after(5):
         async with httpx.AsyncClient() as http:
-            resp = await http.get(fake.rest_url + "/0/public/AssetPairs?pair=BTC/USD,SHIBUSD")
-            everything = await http.get(fake.rest_url + "/0/public/AssetPairs")
-            unknown = await http.get(fake.rest_url + "/0/public/AssetPairs?pair=NOPE")
-    result = resp.json()["result"]
-    assert set(result) == {"BTC/USD", "SHIBUSD"}
-    assert (result["BTC/USD"]["pair_decimals"], result["BTC/USD"]["lot_decimals"]) == (1, 8)
-    assert (result["SHIBUSD"]["pair_decimals"], result["SHIBUSD"]["lot_decimals"]) == (9, 5)
-    assert result["SHIBUSD"]["tick_size"] == "0.000000001"
-    assert len(everything.json()["result"]) == len(fake.market.symbols)
-    assert unknown.json() == {"error": ["EQuery:Unknown asset pair"], "result": {}}
+            everything = (await http.get(base)).json()
+            by_key = (await http.get(base + "?pair=XXBTZUSD,SHIBUSD")).json()
+            by_altname = (await http.get(base + "?pair=XBTUSD,ETHXBT")).json()
+            by_slash = (await http.get(base, params={"pair": "XBT/USD,BTC/USD"})).json()
+            by_post = (await http.post(base, data={"pair": "SOLUSD"})).json()
+            unknown = (await http.get(base + "?pair=XBTUSD,NOPE")).json()
+    # every pair under Kraken's key; the v2 name survives only as the pair's identity
+    assert everything["error"] == []
+    assert set(everything["result"]) == {"XXBTZUSD", "XETHZUSD", "XETHXXBT", "SOLUSD", "SHIBUSD"}
+    btc = everything["result"]["XXBTZUSD"]
+    assert (btc["altname"], btc["wsname"], btc["base"], btc["quote"]) == (
+        "XBTUSD",
+        "XBT/USD",
+        "XXBT",
+        "ZUSD",
+    )
+    assert (btc["pair_decimals"], btc["lot_decimals"], btc["tick_size"]) == (1, 8, "0.1")
+    assert btc["ordermin"] == "0.0001"
+    assert btc["fees"][0] == [0, 0.4]
+    assert btc["status"] == "online"
+    shib = everything["result"]["SHIBUSD"]
+    assert (shib["altname"], shib["wsname"], shib["base"], shib["quote"]) == (
+        "SHIBUSD",
+        "SHIB/USD",
+        "SHIB",
+        "ZUSD",
+    )
+    assert shib["tick_size"] == "0.000000001"
+    assert everything["result"]["XETHXXBT"]["wsname"] == "ETH/XBT"
+    # asked by key or altname: answered by key; asked with a slash: answered by that name
+    assert set(by_key["result"]) == {"XXBTZUSD", "SHIBUSD"}
+    assert set(by_altname["result"]) == {"XXBTZUSD", "XETHXXBT"}
+    assert set(by_slash["result"]) == {"XBT/USD", "BTC/USD"}
+    assert by_slash["result"]["BTC/USD"] == btc
+    assert set(by_post["result"]) == {"SOLUSD"}
+    assert unknown == {"error": ["EQuery:Unknown asset pair"], "result": {}}
+
+
+async def test_assets_in_krakens_shape(fake: FakeKraken) -> None:
+    base = fake.rest_url + "/0/public/Assets"
+    with trio.fail_after(5):
+        async with httpx.AsyncClient() as http:
+            everything = (await http.get(base)).json()
+            some = (await http.get(base + "?asset=XBT,ZUSD,SOL")).json()
+            unknown = (await http.get(base + "?asset=NOPE")).json()
+            bad_class = (await http.get(base + "?aclass=forex")).json()
+    assert everything["error"] == []
+    assert set(everything["result"]) == {"XXBT", "ZUSD", "XETH", "SOL", "SHIB"}
+    assert everything["result"]["XXBT"] == {
+        "aclass": "currency",
+        "altname": "XBT",
+        "decimals": 10,
+        "display_decimals": 5,
+        "collateral_value": 1.0,
+        "status": "enabled",
+    }
+    assert everything["result"]["ZUSD"]["altname"] == "USD"
+    assert everything["result"]["ZUSD"]["decimals"] == 4
+    assert set(some["result"]) == {"XXBT", "ZUSD", "SOL"}
+    assert unknown == {"error": ["EQuery:Unknown asset"], "result": {}}
+    assert bad_class["error"] == ["EGeneral:Invalid arguments:aclass"]

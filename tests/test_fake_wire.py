@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kraken_trio._proto.checksum import checksum_digits, fixed
-from kraken_trio.testing._spot import checksum_text
+from kraken_trio.testing._spot_frames import checksum_text
 from kraken_trio.testing._wire import encode, fixed_units, num, to_wire, ts6, ts9
 
 

@@ -970,22 +970,25 @@ async def test_level3_resubscribes_with_a_fresh_token_after_a_drop() -> None:
         assert tokens[0] != tokens[1]
 
 
-def test_broker_req_ids_wrap_within_int32_and_skip_pending_ones() -> None:
-    from kraken_trio._broker import Broker
+def test_correlator_req_ids_wrap_within_int32_and_skip_pending_ones() -> None:
+    from kraken_trio._proto.correlator import Correlator, Pending
 
-    broker = Broker(first_req_id=2**31 - 2)
-    held = broker.allocate("add_order")
+    def add(c: Correlator) -> Pending:
+        return c.add(Pending("request", "add_order", c.reserve(), 10.0, trio.Event()))
+
+    correlator = Correlator(first_req_id=2**31 - 2)
+    held = add(correlator)
     assert held.req_id == 2**31 - 2
-    top = broker.allocate("add_order")
+    top = add(correlator)
     assert top.req_id == 2**31 - 1
-    low = broker.allocate("add_order")
+    low = add(correlator)
     assert low.req_id == 1  # wrapped within int32, never 0 or negative
-    assert broker.resolve(top.req_id, object())
-    # A second broker whose counter wraps onto ids still pending skips them.
-    wrapping = Broker(first_req_id=1)
-    pending = [wrapping.allocate("add_order") for _ in range(3)]
+    assert correlator.resolve(top.req_id, object()) is top
+    # A correlator whose counter wraps onto ids still pending skips them.
+    wrapping = Correlator(first_req_id=1)
+    pending = [add(wrapping) for _ in range(3)]
     wrapping._next = 2**31 - 1  # the counter has gone round once
-    ids = [wrapping.allocate("cancel_all").req_id for _ in range(2)]
+    ids = [add(wrapping).req_id for _ in range(2)]
     assert ids == [2**31 - 1, 4]  # 1, 2 and 3 are still pending
     assert {c.req_id for c in pending} == {1, 2, 3}
     assert len(wrapping) == 5

@@ -17,7 +17,7 @@ import trio
 from support import client_for
 
 from kraken_trio import KrakenAPIError, KrakenClient, RateLimitError, RateTier, WsKey
-from kraken_trio._pacing import admit
+from kraken_trio._rate_policy import admit
 from kraken_trio._proto.ratelimit import RateGovernor
 from kraken_trio.testing import FakeKraken, open_fake_kraken
 from kraken_trio.testing._engine import Engine
@@ -147,3 +147,14 @@ async def test_admit_waits_until_the_counter_has_room(autojump_clock: trio.abc.C
     # batch_cancel is never held back (Kraken accepts it past the threshold), only counted.
     governor.placed("O1", BTC, trio.current_time())
     assert await admit(governor, "raise", "batch_cancel", {"orders": ["O1"]}, 0) == {BTC: 8}
+
+
+async def test_the_executions_ack_sets_the_threshold() -> None:
+    async with open_fake_kraken(update_interval=None) as fake, client_for(fake) as k:
+        assert k.rate_governor.threshold == 60  # the default tier: starter
+        assert isinstance(fake.engine, Engine)
+        fake.engine.max_rate_count = 125  # what the fake's ack reports as maxratecount
+        with trio.fail_after(10):
+            async with k.subscribe("executions") as sub:
+                await sub.__anext__()
+        assert k.rate_governor.threshold == 125

@@ -357,3 +357,43 @@ def test_latest_never_swallows_gap_markers() -> None:
     gaps = [i for i in items if isinstance(i, Gap)]
     assert len(gaps) + inbox.lost >= 10  # every marker is seen, or counted as lost
     assert inbox.pending_lost == inbox.lost
+
+
+def test_resubscribing_while_the_unsubscribe_waits_for_its_turn_keeps_the_subscription() -> None:
+    # The storm found it: leaving and rejoining a channel while the pacer still held the
+    # unsubscribe sent a second subscribe, which Kraken refuses ("Already subscribed").
+    s, host = session()
+    first = User()
+    wires = s.attach(first, "ticker", ["BTC/USD"], {}, 0.0)
+    ack(s, "ticker", "BTC/USD", host.sent[0]["req_id"])
+    s.pacer.reset(0.0)
+    s.pacer._tokens = 0.0  # the bucket is empty: the unsubscribe must wait
+    s.detach(first, wires, 0.0)
+    again = User()
+    (wire,) = s.attach(again, "ticker", ["BTC/USD"], {}, 0.0)
+    s.tick(10.0)  # the bucket refilled long ago
+    assert [f["method"] for f in host.sent] == ["subscribe"]
+    assert wire.state == "active"
+    assert wire.acked.is_set()
+
+
+def test_bad_books_arriving_while_a_resync_waits_neither_count_nor_overflow() -> None:
+    # Found measuring the figures: every bad message during the backoff counted as one more
+    # failed resync, and after ~1,000 the backoff's 2**n overflowed a float.
+    s, host = session()
+    (wire,) = s.attach(User(wants_changes=True), "book", ["BTC/USD"], {"depth": 10}, 0.0)
+    ack(s, "book", "BTC/USD", host.sent[0]["req_id"])
+    bad = (
+        '{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD","bids":'
+        '[{"price":1,"qty":1}],"asks":[{"price":2,"qty":1}],"checksum":1}]}'
+    )
+    now = 0.0
+    for _ in range(60_000):  # ten minutes of a bad snapshot every 10 ms
+        now += 0.01
+        s.tick(now)
+        if wire.state == "pending" and wire.request is not None:
+            ack(s, "book", "BTC/USD", wire.request.req_id, now)
+        s.dialect.receive(bad, now)
+    subscribes = sum(1 for f in host.sent if f["method"] == "subscribe")
+    assert subscribes < 30  # about one a minute once the backoff is at its cap
+    assert wire.resync_failures <= subscribes  # one per resync sent (and one scheduled)

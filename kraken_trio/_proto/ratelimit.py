@@ -261,15 +261,20 @@ class RateGovernor:
         and closed; rate counter values when subscribed with ``ratecounter=True``). Anything
         else is ignored.
         """
-        result = getattr(message, "result", None)
-        maxratecount = getattr(result, "maxratecount", None)
-        if isinstance(maxratecount, int) and not isinstance(maxratecount, bool):
-            self.set_threshold(maxratecount)
+        self.observe_ack(getattr(message, "result", None))
         if getattr(message, "channel", None) != "executions":
             return
         data = getattr(message, "data", None)
         if isinstance(data, list):
             self.observe_executions(data, now)
+
+    def observe_ack(self, result: object) -> None:
+        """Learn the threshold from an ``executions`` subscribe ack's ``result``."""
+        if getattr(result, "channel", None) != "executions":
+            return
+        maxratecount = getattr(result, "maxratecount", None)
+        if isinstance(maxratecount, int) and not isinstance(maxratecount, bool):
+            self.set_threshold(maxratecount)
 
     def observe_executions(self, data: Iterable[object], now: float) -> None:
         """Learn from the elements of an executions message (see :meth:`observe`)."""

@@ -233,6 +233,15 @@ class Session:
         for symbol in symbols:
             key = self.dialect.route_key(channel, symbol, params)
             wire = self.wires.get(key)
+            if (
+                wire is not None
+                and wire.state == "unsubscribing"
+                and wire.request is None
+                and wire.error is None
+            ):
+                # Its unsubscribe is still queued (paced), not sent: the server still has the
+                # subscription, so keep it instead of subscribing again ("Already subscribed").
+                wire.state = "active"
             if wire is not None and (wire.state == "unsubscribing" or wire.error is not None):
                 # Leaving, or refused: a new wire replaces it (late acks are told apart).
                 del self.wires[key]
@@ -311,9 +320,15 @@ class Session:
             wire.acked.set()
 
     def resync(self, wire: Wire, reason: str, now: float) -> None:
-        """Ask for a fresh snapshot of one wire (its users see a resync marker first)."""
+        """Ask for a fresh snapshot of one wire (its users see a resync marker first).
+
+        A message that fails while a resync is already on its way (scheduled, or its
+        subscribe not yet acked) belongs to the stream being replaced: it changes nothing.
+        """
         if wire.live is not None:
             wire.live.reset()
+        if wire.resync_at is not None or (wire.state == "pending" and wire.ever_active):
+            return
         self._tell(wire, Gap(reason="resync", ws_key=self.key, symbol=wire.symbol), reason)
         self.stats.resyncs += 1
         self.host.emit(
@@ -339,7 +354,7 @@ class Session:
             if self.up and wire.state == "active":
                 self._resubscribe(wire)
             return
-        wire.resync_at = now + min(RESYNC_DELAY_MAX, RESYNC_DELAY * 2 ** (n - 2))
+        wire.resync_at = now + min(RESYNC_DELAY_MAX, RESYNC_DELAY * 2 ** min(n - 2, 16))
 
     def _resubscribe(self, wire: Wire) -> None:
         if wire.state == "active":

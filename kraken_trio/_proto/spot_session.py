@@ -54,6 +54,7 @@ class SpotDialect:
         self.spoke = False  # a message of this protocol was read on this connection
         self.decoder = SpotDecoder()
         self.on_ack_result: Callable[[s.SubscriptionResult], None] | None = None
+        self.on_executions: Callable[[s.ExecutionsMessage, float], None] | None = None
         self._handlers: dict[type[Any], Callable[[Any, float], None]] = dict.fromkeys(
             _SYMBOL_CHANNELS, self._route_symbol
         )
@@ -158,6 +159,8 @@ class SpotDialect:
             self.session.on_data(("ohlc", symbol, interval), part, now)
 
     def _route_whole(self, msg: Any, now: float) -> None:
+        if self.on_executions is not None and type(msg) is s.ExecutionsMessage:
+            self.on_executions(msg, now)
         self.session.on_data((msg.channel, None), msg, now)
 
     def _on_status(self, msg: s.StatusMessage, now: float) -> None:

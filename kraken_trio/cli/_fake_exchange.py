@@ -3,11 +3,13 @@
 Prints where everything listens, then serves. With ``--format json`` (default) one line::
 
     {"endpoints":{"spotPublicV2":"ws://127.0.0.1:...", ...},"rest_url":"http://...",
-     "api_key":"...","api_secret":"..."}
+     "futures_rest_url":"http://.../derivatives","api_key":"...","api_secret":"..."}
 
-With ``--format text``, one ``key=value`` line per endpoint key, then ``rest``, ``api_key``
-and ``api_secret``. The secret is printed on purpose: it is the fake's own, and clients in
-other processes need it to sign the token request.
+With ``--format text``, one ``key=value`` line per endpoint key, then ``rest``,
+``futures_rest`` (in place of ``https://futures.kraken.com/derivatives``), ``api_key`` and
+``api_secret``. With ``--tls`` every URL is ``wss://``/``https://`` and ``ca_file`` (the
+throwaway CA's PEM, for ``SSL_CERT_FILE``) is printed too. The secret is printed on purpose:
+it is the fake's own, and clients in other processes need it to sign the token request.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import trio
 
-from ..testing import FakeKraken, open_fake_kraken
 from . import Command
 from ._output import _leaves
+
+if TYPE_CHECKING:
+    from ..testing import FakeKraken
 
 __all__ = ["COMMAND", "describe"]
 
@@ -43,6 +47,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="seconds between market steps (default 0.05)",
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and https:// with a throwaway CA; its PEM path is printed as "
+        "ca_file (set SSL_CERT_FILE to it); needs kraken-trio[testing]",
+    )
+    parser.add_argument(
         "--format", choices=("json", "text"), default="json", help="how to print the URLs"
     )
 
@@ -54,21 +64,29 @@ def describe(fake: FakeKraken, fmt: str) -> str:
             {
                 "endpoints": {str(k): v for k, v in fake.endpoints.items()},
                 "rest_url": fake.rest_url,
+                "futures_rest_url": fake.futures_rest_url,
                 "api_key": fake.api_key,
                 "api_secret": fake.api_secret,
+                **({"ca_file": fake.ca_file} if fake.ca_file else {}),
             }
         )
     lines = [f"{k}={v}" for k, v in fake.endpoints.items()]
-    lines += [f"rest={fake.rest_url}", f"api_key={fake.api_key}", f"api_secret={fake.api_secret}"]
+    lines += [f"rest={fake.rest_url}", f"futures_rest={fake.futures_rest_url}"]
+    lines += [f"api_key={fake.api_key}", f"api_secret={fake.api_secret}"]
+    if fake.ca_file:
+        lines.append(f"ca_file={fake.ca_file}")
     return "\n".join(lines)
 
 
 async def _serve(args: argparse.Namespace, out: TextIO) -> None:
+    from ..testing import open_fake_kraken  # the fake needs the 'testing' extra
+
     async with open_fake_kraken(
         seed=args.seed,
         host=args.host,
         base_port=args.port,
         update_interval=args.update_interval,
+        tls=args.tls,
     ) as fake:
         print(describe(fake, args.format), file=out, flush=True)
         await trio.sleep_forever()
@@ -81,6 +99,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.update_interval < 0:
         print("kraken-trio fake-exchange: --update-interval must be >= 0", file=sys.stderr)
         return 2
+    try:
+        import kraken_trio.testing  # noqa: F401  (fails with a clear message without the extra)
+    except ImportError as exc:
+        print(f"kraken-trio fake-exchange: {exc}", file=sys.stderr)
+        return 1
     try:
         # Ctrl-C is delivered to the main task at a checkpoint (inside the exchange's block),
         # so it leaves as a plain KeyboardInterrupt, never from inside a server task.
@@ -95,6 +118,9 @@ def _run(args: argparse.Namespace) -> int:
         where = f"{args.host} port {args.port}..{args.port + 6}" if args.port else args.host
         reason = failure.strerror or str(failure)
         print(f"kraken-trio fake-exchange: cannot listen on {where}: {reason}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # --tls without trustme: the message names the extra
+        print(f"kraken-trio fake-exchange: {exc}", file=sys.stderr)
         return 1
     return 0  # pragma: no cover - _serve never returns on its own
 

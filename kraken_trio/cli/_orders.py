@@ -13,7 +13,6 @@ import argparse
 import sys
 from collections import deque
 from contextlib import AsyncExitStack
-from decimal import Decimal
 from typing import Any, TextIO
 
 import msgspec
@@ -33,7 +32,7 @@ from ._output import (
     run_trio,
     url_type,
 )
-from ._streams import _credentials_from_env
+from ._streams import _credentials_from_env, _d
 
 __all__ = ["COMMAND", "OrdersView", "order_record"]
 
@@ -46,10 +45,6 @@ def order_record(event: str, item: OrderState | OrderUpdate) -> dict[str, Any]:
         body: dict[str, Any] = msgspec.to_builtins(item)
         return {"event": event, **body}
     return {"event": event, "order": msgspec.to_builtins(item)}
-
-
-def _d(value: Decimal | None) -> str:
-    return "-" if value is None else format(value, "f")
 
 
 class OrdersView:

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -270,14 +271,17 @@ def _cut(line: str, cols: int) -> str:
     return "".join(out)
 
 
+_EXCEPTION_EVENT = re.compile(r"\[\w+\] exception ")
+
+
 def _is_failure(record: logging.LogRecord) -> bool:
     """Whether a library record reports an error that is also raised to its caller."""
     if record.levelno >= logging.ERROR:
         return True  # "connection failed for good: ..."
-    args = record.args if isinstance(record.args, tuple) else ()
-    if len(args) >= 2 and args[1] == "exception":
-        return True  # the lifecycle event of the same error
-    return " refused: " in record.getMessage()  # a refused subscription
+    text = record.getMessage()  # args may be folded in already (the redaction filter)
+    if _EXCEPTION_EVENT.match(text):
+        return True  # the lifecycle event of the same error: "[key] exception ..."
+    return " refused: " in text  # a refused subscription
 
 
 class _NotesHandler(logging.Handler):

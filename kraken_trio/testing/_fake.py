@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -22,11 +23,17 @@ from ._market import Market
 from ._pairs import DEFAULT_PAIRS, PairSpec
 from ._rest import RestServer, TokenStore
 from ._rest_orders import QUERY_ORDERS_PATH, query_orders_route
-from ._spot import EngineLike, Exchange, Level3Server, PrivateServer, PublicServer, SpotServer
+from ._spot import SpotServer
+from ._spot_hub import EngineLike, Exchange
+from ._spot_servers import Level3Server, PrivateServer, PublicServer
+from ._tls import FakeCA
 
 __all__ = ["FakeKraken", "open_fake_kraken"]
 
 _ON_TIME_PERIOD = 0.25
+FUTURES_BALANCES: dict[str, Decimal] = {"USD": Decimal(100_000), "F-XBT:USD": Decimal(2)}
+"""The futures account's starting funds: 100,000 USD in the flex wallet (linear contracts)
+and 2 XBT in the ``F-XBT:USD`` single-collateral wallet (inverse ``PI_XBTUSD``)."""
 
 
 def _credentials(seed: int) -> tuple[str, str]:
@@ -57,9 +64,14 @@ class FakeKraken:
     """A running fake Kraken exchange; made by :func:`open_fake_kraken`.
 
     Attributes:
-        endpoints: The ``ws://`` URL of every :class:`~kraken_trio.WsKey` (both futures keys
-            map to the one futures server, as on the real exchange).
-        rest_url: Base URL of the REST server (``http://127.0.0.1:<port>``).
+        endpoints: The ``ws://`` (``wss://`` with ``tls=True``) URL of every
+            :class:`~kraken_trio.WsKey` (both futures keys map to the one futures server, as
+            on the real exchange).
+        rest_url: Base URL of the REST server (``http://127.0.0.1:<port>``, or
+            ``https://`` with ``tls=True``).
+        futures_rest_url: Base URL of the Futures REST API, in place of
+            ``https://futures.kraken.com/derivatives`` (``<rest_url>/derivatives``; the
+            endpoints are under ``/api/v3/``).
         api_key: A valid API key (its account is open, with default balances).
         market: The synthetic market.
         engine: The matching engine (None only if it is not available).
@@ -67,6 +79,11 @@ class FakeKraken:
         rest: The REST server (``rest.faults``, ``rest.received``).
         public, beta_public, private, beta_private, level3: The spot servers.
         futures: The futures server (None if not available).
+        ca_file: With ``tls=True``, the path of the throwaway CA certificate (PEM) that
+            signed every server's certificate: point ``SSL_CERT_FILE`` (or a client's own
+            CA option) at it. None without TLS.
+        ssl_context: With ``tls=True``, a client :class:`ssl.SSLContext` trusting that CA
+            (pass it to ``open_kraken(ssl_context=...)``). None without TLS.
     """
 
     def __init__(
@@ -80,12 +97,14 @@ class FakeKraken:
         api_key: str,
         api_secret: str,
         credentials: dict[str, str],
+        ca: FakeCA | None = None,
     ) -> None:
         self.exchange = exchange
         self.market = exchange.market
         self.engine = exchange.engine
         self.rest = rest
         self.rest_url = rest.url
+        self.futures_rest_url = f"{rest.url}/derivatives"
         self._spot = dict(spot)
         self.futures = futures
         self.endpoints = endpoints
@@ -97,6 +116,8 @@ class FakeKraken:
         self.private = self._spot[WsKey.SPOT_PRIVATE_V2]
         self.beta_private = self._spot[WsKey.SPOT_BETA_PRIVATE_V2]
         self.level3 = self._spot[WsKey.SPOT_L3_V2]
+        self.ca_file: str | None = ca.ca_file if ca is not None else None
+        self.ssl_context: ssl.SSLContext | None = ca.client_context() if ca is not None else None
 
     @property
     def limits(self) -> Limits:
@@ -278,6 +299,7 @@ async def open_fake_kraken(
     show_engine_orders: bool = True,
     host: str = "127.0.0.1",
     base_port: int = 0,
+    tls: bool = False,
 ) -> AsyncIterator[FakeKraken]:
     """Run a fake Kraken exchange on loopback for the duration of the block.
 
@@ -301,6 +323,10 @@ async def open_fake_kraken(
         base_port: 0 for ephemeral ports; otherwise the servers take ``base_port`` (public),
             +1 (private), +2 (level3), +3 (beta public), +4 (beta private), +5 (REST),
             +6 (futures).
+        tls: Serve ``wss://`` and ``https://`` with certificates from a throwaway CA (for
+            ``127.0.0.1``, ``localhost``, ``::1`` and ``host``) whose PEM file is
+            :attr:`FakeKraken.ca_file` (removed when the block ends). Needs ``trustme``
+            (``pip install 'kraken-trio[testing]'``).
 
     Yields:
         The running :class:`FakeKraken`.
@@ -311,7 +337,7 @@ async def open_fake_kraken(
     Credentials(key, secret)  # validates the secret (base64) without echoing it
     now = time.time()
     pairs = list(pairs)
-    market = Market(seed=seed, pairs=pairs, now=now)
+    market = Market(seed=seed, pairs=pairs, now=now, step_seconds=update_interval or 0.05)
     engine = _make_engine(market, balances)
     if engine is not None:
         engine.open_account(key, balances)
@@ -336,6 +362,7 @@ async def open_fake_kraken(
         ),
     }
     rest = RestServer(tokens, credentials, pairs)
+    ca = FakeCA([host]) if tls else None
     if engine is not None:
         rest.private_routes[QUERY_ORDERS_PATH] = query_orders_route(engine)  # type: ignore[arg-type]
     user_error: BaseException | None = None
@@ -353,6 +380,7 @@ async def open_fake_kraken(
                 host=host,
                 base_port=base_port,
                 update_interval=update_interval,
+                ca=ca,
             )
             try:
                 yield fake
@@ -366,6 +394,9 @@ async def open_fake_kraken(
         # caller's own exception: give it back unwrapped. Anything else is a real failure.
         if user_error is None or not _only(group, user_error):
             raise
+    finally:
+        if ca is not None:
+            ca.close()
     if user_error is not None:
         raise user_error
 
@@ -394,13 +425,17 @@ async def _start(
     host: str,
     base_port: int,
     update_interval: float | None,
+    ca: FakeCA | None,
 ) -> FakeKraken:
+    server_context = ca.server_context() if ca is not None else None
     endpoints: dict[WsKey, str] = {}
     for offset, (ws_key, server) in enumerate(spot.items()):
         port = base_port + offset if base_port else 0
-        endpoints[ws_key] = await nursery.start(partial(server.run, host=host, port=port))
+        endpoints[ws_key] = await nursery.start(
+            partial(server.run, host=host, port=port, ssl_context=server_context)
+        )
     rest_port = base_port + len(spot) if base_port else 0
-    await nursery.start(partial(rest.run, host=host, port=rest_port))
+    await nursery.start(partial(rest.run, host=host, port=rest_port, ssl_context=server_context))
     futures: Any = None
     futures_class = _futures_class()
     if futures_class is not None:
@@ -410,12 +445,16 @@ async def _start(
             api_key=key,
             api_secret=secret,
             update_interval=update_interval or None,
+            balances=FUTURES_BALANCES,
         )
         futures.limits = exchange.limits
         futures_port = base_port + len(spot) + 1 if base_port else 0
-        futures_url: str = await nursery.start(partial(futures.run, host=host, port=futures_port))
+        futures_url: str = await nursery.start(
+            partial(futures.run, host=host, port=futures_port, ssl_context=server_context)
+        )
         endpoints[WsKey.DERIVATIVES_PUBLIC_V1] = futures_url
         endpoints[WsKey.DERIVATIVES_PRIVATE_V1] = futures_url
+        rest.derivatives = futures.rest.handle  # Futures REST under /derivatives/api/v3/
     fake = FakeKraken(
         exchange=exchange,
         rest=rest,
@@ -425,6 +464,7 @@ async def _start(
         api_key=key,
         api_secret=secret,
         credentials=credentials,
+        ca=ca,
     )
     if update_interval:
         nursery.start_soon(_run_market, fake, update_interval)

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "FUTURES_RATE_ALERT",
     "L3_COST",
     "L3_RATE_ERROR",
     "L3_SYMBOLS_ERROR",

@@ -11,22 +11,39 @@ the fixed-point text is exact and cheap to produce.
 Listeners are called synchronously, right after the book changed, so a listener can read the
 book (for example to compute what a depth-limited subscriber must be sent) at that moment.
 
-The market also implements the matching engine's ``MarketView`` protocol
+The book sides, trades, candles and events are in ``_book`` (re-exported here). The market
+also implements the matching engine's ``MarketView`` protocol
 (:meth:`pair`, :meth:`opposite_levels`, :meth:`take`, :meth:`last_price`,
 :meth:`best_bid_ask`).
 """
 
 from __future__ import annotations
 
-import bisect
+import math
 import random
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Literal, overload
 
+from ._book import (
+    ALL_DEPTHS,
+    BOOK_DEPTHS,
+    L3_DEPTHS,
+    OHLC_INTERVALS,
+    BookEvent,
+    BookSide,
+    Candle,
+    L3Op,
+    L3Order,
+    LevelsView,
+    MarketEvent,
+    OhlcEvent,
+    Side,
+    TickerEvent,
+    Trade,
+    TradeEvent,
+)
 from ._pairs import DEFAULT_PAIRS, PairSpec
 from ._wire import fixed_units
 
@@ -48,215 +65,33 @@ __all__ = [
     "TradeEvent",
 ]
 
-BOOK_DEPTHS = (10, 25, 100, 500, 1000)
-L3_DEPTHS = (10, 100, 1000)
-OHLC_INTERVALS = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
-_ALL_DEPTHS = tuple(sorted(set(BOOK_DEPTHS) | set(L3_DEPTHS)))
 _LEVELS_PER_SIDE = 1100
+_MAX_LEVELS_PER_SIDE = _LEVELS_PER_SIDE + 100  # beyond this the worst levels are cancelled
+# The fair value every book gravitates to: a mean-reverting random walk of the log price
+# (Ornstein-Uhlenbeck), about 1.5 % a day, pulled back toward the start price over hours, so
+# the market moves like a market yet stays in a sane band however long it runs.
+_FAIR_REVERSION = 4 * 3600.0
+_FAIR_VOLATILITY = 0.015 / math.sqrt(86400)
+# How far (a fraction of the price, at least 3 ticks) the best quotes may stray from fair
+# value before makers quote inside them or takers trade them away.
+_QUOTE_BAND = 0.5e-4
+_MAX_ARBITRAGE_LEVELS = 20  # levels one step's arbitrage may take per side
 _CANDLE_HISTORY = 12
 _TRADE_HISTORY = 50
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-
-Side = Literal["buy", "sell"]
-
-
-@dataclass(slots=True)
-class L3Order:
-    """One synthetic resting order inside a price level."""
-
-    order_id: str
-    lots: int
-    t_ns: int
-    engine: bool = False  # a resting order of the matching engine (shown, never taken here)
-
-
-@dataclass(slots=True, frozen=True)
-class L3Op:
-    """One order-level change: ``event`` is ``add``, ``modify`` or ``delete``."""
-
-    is_bid: bool
-    event: str
-    ticks: int
-    order_id: str
-    lots: int
-    t_ns: int
-
-
-class BookSide:
-    """One side of a book: price ticks -> lots, with its order queues, best first."""
-
-    __slots__ = ("_keys", "is_bid", "lots", "orders")
-
-    def __init__(self, *, is_bid: bool) -> None:
-        self.is_bid = is_bid
-        self.lots: dict[int, int] = {}
-        self.orders: dict[int, list[L3Order]] = {}
-        self._keys: list[int] = []  # -ticks for bids, ticks for asks: ascending == best first
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def key(self, ticks: int) -> int:
-        """Sort key of a price: smaller is better."""
-        return -ticks if self.is_bid else ticks
-
-    def ticks_at(self, rank: int) -> int:
-        """Price of the level at ``rank`` (0 = best)."""
-        k = self._keys[rank]
-        return -k if self.is_bid else k
-
-    def best(self) -> int | None:
-        """Best price in ticks, or None if the side is empty."""
-        return self.ticks_at(0) if self._keys else None
-
-    def top(self, n: int) -> list[int]:
-        """The best ``n`` prices (ticks), best first."""
-        keys = self._keys[:n]
-        return [-k for k in keys] if self.is_bid else keys
-
-    def beyond(self, key: int, depth: int) -> list[int]:
-        """Prices (ticks) among the best ``depth`` whose sort key is worse than ``key``."""
-        start = bisect.bisect_right(self._keys, key, 0, min(depth, len(self._keys)))
-        keys = self._keys[start:depth]
-        return [-k for k in keys] if self.is_bid else keys
-
-    def worst_key_within(self, depth: int) -> int | None:
-        """Key of the level at rank ``depth - 1``; None when the side has fewer levels."""
-        return self._keys[depth - 1] if len(self._keys) >= depth else None
-
-    def set_level(self, ticks: int, lots: int) -> None:
-        """Set a level's total (0 removes it); the order queue is managed by the caller."""
-        k = self.key(ticks)
-        present = ticks in self.lots
-        if lots > 0:
-            if not present:
-                bisect.insort(self._keys, k)
-            self.lots[ticks] = lots
-        elif present:
-            del self.lots[ticks]
-            self.orders.pop(ticks, None)
-            i = bisect.bisect_left(self._keys, k)
-            del self._keys[i]
-
-
-@dataclass(slots=True)
-class Trade:
-    """One public trade; ``side`` is the taker's side."""
-
-    side: Side
-    ticks: int
-    lots: int
-    ord_type: str
-    trade_id: int
-    t: float
-
-
-@dataclass(slots=True)
-class Candle:
-    """One OHLC candle in ticks/lots."""
-
-    begin: int  # seconds
-    open: int
-    high: int
-    low: int
-    close: int
-    trades: int = 0
-    volume: int = 0
-    cost: int = 0  # sum(ticks * lots), for vwap
-
-
-@dataclass(slots=True, eq=False)
-class BookEvent:
-    """The book of ``symbol`` changed: L2 ``changes`` (in order) and the matching L3 ops.
-
-    ``old_worst``/``new_worst`` map each depth to the sort keys of the last level inside that
-    depth (bid, ask) before and after the change, None when the side was thinner than depth.
-    ``cache`` lets every server reuse a frame rendered for one depth across its subscribers.
-    """
-
-    symbol: str
-    changes: list[tuple[bool, int, int]]
-    l3: list[L3Op]
-    old_worst: dict[int, tuple[int | None, int | None]]
-    new_worst: dict[int, tuple[int | None, int | None]]
-    t: float
-    cache: dict[Any, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True, eq=False)
-class TradeEvent:
-    """Public trades on ``symbol``."""
-
-    symbol: str
-    trades: list[Trade]
-    t: float
-    cache: dict[Any, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True, eq=False)
-class TickerEvent:
-    """The ticker of ``symbol`` changed: ``trigger`` is ``bbo`` or ``trades``."""
-
-    symbol: str
-    trigger: str
-    t: float
-    cache: dict[Any, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True, eq=False)
-class OhlcEvent:
-    """The current candles of ``symbol`` changed (after a trade)."""
-
-    symbol: str
-    t: float
-    cache: dict[Any, Any] = field(default_factory=dict)
-
-
-MarketEvent = BookEvent | TradeEvent | TickerEvent | OhlcEvent
-
-
-class _LevelsView(Sequence[tuple[Decimal, Decimal]]):
-    """A lazy, read-only view of one side as (price, qty) Decimals, best first."""
-
-    def __init__(
-        self, side: BookSide, pp: int, qp: int, hidden: Mapping[int, int] | None = None
-    ) -> None:
-        self._side = side
-        self._pp = pp
-        self._qp = qp
-        self._hidden = dict(hidden or {})
-        ticks = side.top(len(side))
-        if self._hidden:
-            ticks = [t for t in ticks if side.lots.get(t, 0) > self._hidden.get(t, 0)]
-        self._ticks = ticks
-
-    def __len__(self) -> int:
-        return len(self._ticks)
-
-    @overload
-    def __getitem__(self, index: int) -> tuple[Decimal, Decimal]: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[tuple[Decimal, Decimal]]: ...
-    def __getitem__(
-        self, index: int | slice
-    ) -> tuple[Decimal, Decimal] | Sequence[tuple[Decimal, Decimal]]:
-        if isinstance(index, slice):
-            return [self._item(t) for t in self._ticks[index]]
-        return self._item(self._ticks[index])
-
-    def _item(self, ticks: int) -> tuple[Decimal, Decimal]:
-        lots = self._side.lots.get(ticks, 0) - self._hidden.get(ticks, 0)
-        return (Decimal(ticks).scaleb(-self._pp), Decimal(lots).scaleb(-self._qp))
-
-    def __iter__(self) -> Iterator[tuple[Decimal, Decimal]]:
-        for t in self._ticks:
-            yield self._item(t)
 
 
 class PairBook:
     """Everything the market knows about one pair."""
 
-    def __init__(self, spec: PairSpec, rng: random.Random, id_rng: random.Random, now: float):
+    def __init__(
+        self,
+        spec: PairSpec,
+        rng: random.Random,
+        id_rng: random.Random,
+        now: float,
+        step_seconds: float = 0.05,
+    ):
         self.spec = spec
         self.pp = spec.price_precision
         self.qp = spec.qty_precision
@@ -271,6 +106,9 @@ class PairBook:
         self._min_lots = max(1, int(spec.qty_min.scaleb(self.qp)))
         start = int(spec.start_price.scaleb(self.pp))
         self._init_book(start, now)
+        self.start_ticks = start
+        self.fair = float(start)
+        self.step_seconds = step_seconds
         self.last = start
         self.open24 = start
         typical = self._min_lots * 300
@@ -351,7 +189,7 @@ class PairBook:
     def worst_keys(self) -> dict[int, tuple[int | None, int | None]]:
         """For each depth the keys of the last level inside it (None if thinner)."""
         return {
-            d: (self.bids.worst_key_within(d), self.asks.worst_key_within(d)) for d in _ALL_DEPTHS
+            d: (self.bids.worst_key_within(d), self.asks.worst_key_within(d)) for d in ALL_DEPTHS
         }
 
     def price_text(self, ticks: int) -> str:
@@ -486,9 +324,17 @@ class PairBook:
     def random_changes(
         self, t: float, changes: list[tuple[bool, int, int]], l3: list[L3Op]
     ) -> list[Trade]:
-        """One step of synthetic activity; returns the trades it made."""
+        """One step of synthetic activity; returns the trades it made.
+
+        The fair value moves first (by :attr:`step_seconds` of market time). Then a few random
+        changes near the top: new sizes, cancellations, new levels around fair value; a
+        random trade now and then, more often toward fair value; takers trade away quotes
+        that stray too far past fair value; makers quote inside a spread that grew too wide;
+        the tails are refilled and trimmed so each side keeps about 1100 levels.
+        """
         rng = self._rng
         t_ns = int(t * 1e9)
+        self._move_fair(self.step_seconds)
         trades: list[Trade] = []
         for _ in range(rng.randint(1, 4)):
             is_bid = rng.random() < 0.5
@@ -502,41 +348,119 @@ class PairBook:
                 self.apply(is_bid, ticks, self._random_lots(), t_ns, changes, l3)
                 if rng.random() < 0.15:  # the same price twice in one message
                     self.apply(is_bid, ticks, self._random_lots(), t_ns, changes, l3)
-            elif r < 0.65:
+            elif r < 0.55:
                 if len(side) > 20:
                     self.apply(is_bid, ticks, 0, t_ns, changes, l3)
+            elif r < 0.7:
+                offset = 1 + int(rng.expovariate(1 / self._band()))
+                self._quote(is_bid, offset, t_ns, changes, l3)
             else:
-                self._insert_near_top(is_bid, t_ns, changes, l3)
+                self._fill_gap(
+                    is_bid, min(int(rng.expovariate(0.1)), len(side) - 2), t_ns, changes, l3
+                )
         if rng.random() < 0.25:
             trades = self._random_trade(t, changes, l3)
+        trades += self._arbitrage(t, changes, l3)
+        band = self._band()
         for is_bid in (True, False):
+            best = self.side(is_bid).best()
+            if best is None or abs(best - self.fair) > band:
+                self._quote(is_bid, rng.randint(1, max(1, band // 2)), t_ns, changes, l3)
             self._refill(is_bid, t_ns, changes, l3)
         return trades
 
-    def _insert_near_top(
-        self, is_bid: bool, t_ns: int, changes: list[tuple[bool, int, int]], l3: list[L3Op]
-    ) -> None:
-        rng = self._rng
-        best_bid, best_ask = self.bids.best(), self.asks.best()
-        if best_bid is None or best_ask is None:
+    def _move_fair(self, dt: float) -> None:
+        """Advance the fair value by ``dt`` seconds (an exact Ornstein-Uhlenbeck step)."""
+        if dt <= 0:
             return
+        decay = math.exp(-dt / _FAIR_REVERSION)
+        spread = _FAIR_VOLATILITY * math.sqrt(_FAIR_REVERSION / 2 * (1 - decay * decay))
+        x = math.log(self.fair / self.start_ticks) * decay + spread * self._rng.gauss(0.0, 1.0)
+        self.fair = max(1.0, self.start_ticks * math.exp(x))
+
+    def _band(self) -> int:
+        """How many ticks the best quotes may stray from fair value."""
+        return max(3, int(self.fair * _QUOTE_BAND))
+
+    def _quote(
+        self,
+        is_bid: bool,
+        offset: int,
+        t_ns: int,
+        changes: list[tuple[bool, int, int]],
+        l3: list[L3Op],
+    ) -> None:
+        """A new level ``offset`` ticks from fair value (never crossing the other side)."""
         if is_bid:
-            ticks = best_bid + rng.randint(-15, 2)
-            if ticks >= best_ask:
+            ticks = math.ceil(self.fair) - offset
+            best_ask = self.asks.best()
+            if best_ask is not None and ticks >= best_ask:
                 ticks = best_ask - 1
         else:
-            ticks = best_ask + rng.randint(-2, 15)
-            if ticks <= best_bid:
+            ticks = math.floor(self.fair) + offset
+            best_bid = self.bids.best()
+            if best_bid is not None and ticks <= best_bid:
                 ticks = best_bid + 1
         if ticks <= 0 or ticks in self.side(is_bid).lots:
             return
         self.apply(is_bid, ticks, self._random_lots(), t_ns, changes, l3)
 
+    def _fill_gap(
+        self,
+        is_bid: bool,
+        rank: int,
+        t_ns: int,
+        changes: list[tuple[bool, int, int]],
+        l3: list[L3Op],
+    ) -> None:
+        """A new level between the levels at ``rank`` and ``rank + 1``, if they are apart.
+
+        The counterpart of cancellations deep in the book: it keeps the levels near the top
+        dense after the price moved away from them.
+        """
+        side = self.side(is_bid)
+        if rank < 0:
+            return
+        inner, outer = side.ticks_at(rank), side.ticks_at(rank + 1)
+        if abs(inner - outer) < 2:
+            return
+        ticks = self._rng.randint(min(inner, outer) + 1, max(inner, outer) - 1)
+        self.apply(is_bid, ticks, self._random_lots(), t_ns, changes, l3)
+
+    def _arbitrage(
+        self, t: float, changes: list[tuple[bool, int, int]], l3: list[L3Op]
+    ) -> list[Trade]:
+        """Takers trade away synthetic quotes more than the band past fair value."""
+        band = self._band()
+        trades: list[Trade] = []
+        takers: tuple[tuple[Side, BookSide], ...] = (("buy", self.asks), ("sell", self.bids))
+        for taker, book in takers:
+            taken = 0
+            rank = 0
+            while taken < _MAX_ARBITRAGE_LEVELS and rank < len(book) - 1:
+                ticks = book.ticks_at(rank)
+                past = self.fair - ticks if taker == "buy" else ticks - self.fair
+                if past <= band:
+                    break
+                have = self.synthetic(book.is_bid, ticks)
+                if have <= 0:  # only the engine's orders here: the engine fills those itself
+                    rank += 1
+                    continue
+                trades.append(self.take_level(taker, ticks, have, "market", t, changes, l3))
+                taken += 1
+                if ticks in book.lots:
+                    rank += 1
+        return trades
+
     def _random_trade(
         self, t: float, changes: list[tuple[bool, int, int]], l3: list[L3Op]
     ) -> list[Trade]:
         rng = self._rng
-        taker: Side = "buy" if rng.random() < 0.5 else "sell"
+        best_bid, best_ask = self.bids.best(), self.asks.best()
+        lean = 0.0  # buyers are likelier when the book stands below fair value
+        if best_bid is not None and best_ask is not None:
+            lean = (self.fair - (best_bid + best_ask) / 2) / self._band()
+        taker: Side = "buy" if rng.random() < 0.5 + 0.4 * max(-1.0, min(1.0, lean)) else "sell"
         book = self.asks if taker == "buy" else self.bids
         if len(book) < 2:
             return []
@@ -591,6 +515,8 @@ class PairBook:
             if worst <= 0:
                 return
             self.apply(is_bid, worst, self._random_lots(), t_ns, changes, l3)
+        while len(side) > _MAX_LEVELS_PER_SIDE:
+            self.apply(is_bid, side.ticks_at(len(side) - 1), 0, t_ns, changes, l3)
 
 
 class Market:
@@ -600,10 +526,18 @@ class Market:
         seed: Seed of every random choice (same seed, same books, same sequence of changes).
         pairs: The pairs to trade.
         now: Wall-clock time used for initial timestamps and candle boundaries.
+        step_seconds: Market time one :meth:`step` stands for: how far the fair value every
+            book gravitates to moves per step. The moves depend on the step count, never on
+            the ``now`` given to :meth:`step`, so a seed replays exactly.
     """
 
     def __init__(
-        self, *, seed: int = 0, pairs: Iterable[PairSpec] = DEFAULT_PAIRS, now: float = 0.0
+        self,
+        *,
+        seed: int = 0,
+        pairs: Iterable[PairSpec] = DEFAULT_PAIRS,
+        now: float = 0.0,
+        step_seconds: float = 0.05,
     ) -> None:
         self.seed = seed
         self.books: dict[str, PairBook] = {}
@@ -611,7 +545,7 @@ class Market:
             salt = zlib.crc32(spec.symbol.encode())
             rng = random.Random(seed * 1_000_003 + salt)
             id_rng = random.Random((seed << 32) ^ salt ^ 0x5EED)
-            self.books[spec.symbol] = PairBook(spec, rng, id_rng, now)
+            self.books[spec.symbol] = PairBook(spec, rng, id_rng, now, step_seconds)
         self._listeners: list[Callable[[MarketEvent], None]] = []
         self.steps = 0
 
@@ -679,7 +613,7 @@ class Market:
         book = self.books[symbol]
         is_bid = side == "sell"
         hidden = {t: sum(o.values()) for (b, t), o in book.overlay.items() if b == is_bid}
-        return _LevelsView(book.side(is_bid), book.pp, book.qp, hidden)
+        return LevelsView(book.side(is_bid), book.pp, book.qp, hidden)
 
     def take(self, symbol: str, side: Side, price: Decimal, qty: Decimal, now: float) -> int:
         """Remove liquidity at ``price`` for a ``side`` taker, publish the trade; returns its id."""

@@ -7,9 +7,12 @@ Routes:
     or ``{"error":["EAPI:Invalid key"],"result":{}}`` (also ``EAPI:Invalid signature``,
     ``EAPI:Invalid nonce``).
     The body may be form-encoded or JSON (``Content-Type: application/json``), as Kraken allows.
-    ``GET|POST /0/public/Time``, ``/0/public/SystemStatus`` and ``/0/public/AssetPairs``
-    (``?pair=BTC/USD,ETHUSD``; keyed by the name asked for, else by altname): Kraken-shaped
-    answers built from the pair table.
+    ``GET|POST /0/public/Time``, ``/0/public/SystemStatus``, ``/0/public/Assets``
+    (``?asset=XBT,ZUSD``) and ``/0/public/AssetPairs`` (``?pair=XXBTZUSD,XBTUSD,XBT/USD``):
+    Kraken-shaped answers with Kraken's REST names, built from the pair table (see
+    :mod:`kraken_trio.testing._reference`).
+    Anything under ``/derivatives/``: handed to :attr:`RestServer.derivatives` (the futures
+    server's Futures REST, :mod:`._futures_rest`), which answers with ready JSON text.
     Anything else: HTTP 404 with ``{"error":["EGeneral:Unknown method"],"result":{}}``.
 """
 
@@ -20,6 +23,7 @@ import hmac
 import json
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +35,9 @@ import h11
 import trio
 
 from .._proto.auth import sign_rest_request
+from ._listen import format_url, open_listeners
 from ._pairs import DEFAULT_PAIRS, PairSpec
+from ._reference import ReferenceData
 from ._wire import encode, ts0
 
 __all__ = ["RestFaults", "RestRequest", "RestServer", "TokenStore"]
@@ -40,6 +46,9 @@ logger = logging.getLogger("kraken_trio.testing")
 
 _MAX_BODY = 1 << 20
 Reply = tuple[int, dict[str, Any]]
+
+DerivativesHandler = Callable[[str, str, dict[str, str], str], tuple[int, str]]
+"""``(method, target, lower-case headers, body) -> (status, JSON text)`` for ``/derivatives/``."""
 TOKEN_LIFETIME = 900
 
 
@@ -90,7 +99,7 @@ class TokenStore:
 
 @dataclass(frozen=True, slots=True)
 class RestRequest:
-    """One HTTP request the REST server received (headers without API-Sign)."""
+    """One HTTP request the REST server received (headers without API-Sign or Authent)."""
 
     method: str
     path: str
@@ -109,6 +118,7 @@ class RestFaults:
     def __init__(self) -> None:
         self.delay = 0.0
         self._auth_rejects = 0
+        self._failures: list[str] = []
 
     def __repr__(self) -> str:
         return f"RestFaults(delay={self.delay}, auth_rejects={self._auth_rejects})"
@@ -123,6 +133,15 @@ class RestFaults:
             self._auth_rejects -= 1
             return True
         return False
+
+    def fail_next(self, n: int = 1, error: str = "EAPI:Rate limit exceeded") -> None:
+        """Answer the next ``n`` private requests with a transient Kraken ``error``
+        (``EAPI:Rate limit exceeded``, ``EAPI:Invalid nonce``, ``EService:Unavailable``...)."""
+        self._failures.extend([error] * n)
+
+    def take_failure(self) -> str | None:
+        """Consume one pending transient failure (its error text), if any."""
+        return self._failures.pop(0) if self._failures else None
 
 
 class RestServer:
@@ -141,7 +160,7 @@ class RestServer:
         pairs: Sequence[PairSpec] = DEFAULT_PAIRS,
     ) -> None:
         self.tokens = tokens
-        self._pairs = list(pairs)
+        self.reference = ReferenceData(list(pairs))
         self._credentials = credentials
         self._nonces: dict[str, int] = {}
         self.faults = RestFaults()
@@ -150,6 +169,7 @@ class RestServer:
         # Further signed routes, path -> handler(api_key, fields) -> (status, payload);
         # open_fake_kraken adds QueryOrders (see _rest_orders.py).
         self.private_routes: dict[str, Callable[[str, dict[str, str]], Reply]] = {}
+        self.derivatives: DerivativesHandler | None = None
 
     def __repr__(self) -> str:
         return f"RestServer(url={self.url!r}, {len(self.received)} requests)"
@@ -159,16 +179,19 @@ class RestServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve until cancelled; ``task_status.started`` gets the ``http://`` base URL."""
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        bound = listeners[0].socket.getsockname()
-        self.url = f"http://{bound[0]}:{bound[1]}"
+        """Serve until cancelled; ``task_status.started`` gets the ``http://`` base URL.
+
+        With ``ssl_context`` the server speaks TLS and the URL is ``https://``.
+        """
+        listeners, bound = await open_listeners(host, port, ssl_context)
+        self.url = format_url("http", host, bound, "", tls=ssl_context is not None)
         task_status.started(self.url)
         await trio.serve_listeners(self._serve, listeners)
 
-    async def _serve(self, stream: trio.SocketStream) -> None:
+    async def _serve(self, stream: trio.abc.Stream) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_BODY)
         try:
             while True:
@@ -179,7 +202,7 @@ class RestServer:
                 status, payload = self._dispatch(req, body)
                 if self.faults.delay > 0:
                     await trio.sleep(self.faults.delay)
-                data = encode(payload).encode()
+                data = (payload if isinstance(payload, str) else encode(payload)).encode()
                 headers = [
                     ("Content-Type", "application/json; charset=utf-8"),
                     ("Content-Length", str(len(data))),
@@ -213,7 +236,7 @@ class RestServer:
 
     @staticmethod
     async def _read(
-        conn: h11.Connection, stream: trio.SocketStream
+        conn: h11.Connection, stream: trio.abc.Stream
     ) -> tuple[h11.Request, bytes] | None:
         req: h11.Request | None = None
         body = bytearray()
@@ -221,7 +244,7 @@ class RestServer:
             event = conn.next_event()
             if event is h11.NEED_DATA:
                 data = await stream.receive_some(65536)
-                conn.receive_data(data)
+                conn.receive_data(bytes(data))
             elif isinstance(event, h11.Request):
                 req = event
             elif isinstance(event, h11.Data):
@@ -235,12 +258,12 @@ class RestServer:
                 return None
 
     @staticmethod
-    async def _send(conn: h11.Connection, stream: trio.SocketStream, event: h11.Event) -> None:
+    async def _send(conn: h11.Connection, stream: trio.abc.Stream, event: h11.Event) -> None:
         data = conn.send(event)
         if data:
             await stream.send_all(data)
 
-    def _dispatch(self, req: h11.Request, body: bytes) -> tuple[int, dict[str, Any]]:
+    def _dispatch(self, req: h11.Request, body: bytes) -> tuple[int, dict[str, Any] | str]:
         method = req.method.decode()
         target = req.target.decode()
         path = target.split("?", 1)[0]
@@ -250,11 +273,13 @@ class RestServer:
             RestRequest(
                 method,
                 path,
-                {k: v for k, v in headers.items() if k != "api-sign"},
+                {k: v for k, v in headers.items() if k not in ("api-sign", "authent")},
                 text,
                 trio.current_time(),
             )
         )
+        if path.startswith("/derivatives/") and self.derivatives is not None:
+            return self.derivatives(method, target, headers, text)
         if path == "/0/private/GetWebSocketsToken":
             if method != "POST":
                 return 405, {"error": ["EGeneral:Invalid arguments"], "result": {}}
@@ -275,43 +300,14 @@ class RestServer:
             }
         if path == "/0/public/SystemStatus":
             return 200, {"error": [], "result": {"status": "online", "timestamp": ts0(time.time())}}
-        if path == "/0/public/AssetPairs":
-            query = target.split("?", 1)[1] if "?" in target else ""
-            if method == "POST":
-                query = text
-            return self._asset_pairs(parse_qs(query).get("pair", [""])[0])
+        if path in ("/0/public/AssetPairs", "/0/public/Assets"):
+            query = text if method == "POST" else target.partition("?")[2]
+            fields = parse_qs(query)
+            if path == "/0/public/Assets":
+                aclass = fields.get("aclass", [""])[0]
+                return 200, self.reference.assets(fields.get("asset", [""])[0], aclass)
+            return 200, self.reference.asset_pairs(fields.get("pair", [""])[0])
         return 404, {"error": ["EGeneral:Unknown method"], "result": {}}
-
-    def _asset_pairs(self, wanted: str) -> tuple[int, dict[str, Any]]:
-        result: dict[str, Any] = {}
-        names = [n for n in wanted.split(",") if n]
-        for spec in self._pairs:
-            altname = spec.base + spec.quote
-            info = {
-                "altname": altname,
-                "wsname": spec.symbol,
-                "aclass_base": "currency",
-                "base": spec.base,
-                "aclass_quote": "currency",
-                "quote": spec.quote,
-                "lot": "unit",
-                "cost_decimals": spec.cost_precision,
-                "pair_decimals": spec.price_precision,
-                "lot_decimals": spec.qty_precision,
-                "lot_multiplier": 1,
-                "ordermin": format(spec.qty_min, "f"),
-                "costmin": format(spec.cost_min, "f"),
-                "tick_size": format(spec.price_increment, "f"),
-                "status": "online",
-            }
-            if not names:
-                result[altname] = info
-            for name in names:
-                if name in (spec.symbol, altname):
-                    result[name] = info
-        if names and len(result) < len(names):
-            return 200, {"error": ["EQuery:Unknown asset pair"], "result": {}}
-        return 200, {"error": [], "result": result}
 
     def authenticate(
         self, path: str, headers: dict[str, str], body: str
@@ -326,6 +322,9 @@ class RestServer:
         secret = self._credentials.get(key)
         if secret is None or self.faults.take_auth_reject():
             return "EAPI:Invalid key"
+        failure = self.faults.take_failure()
+        if failure is not None:
+            return failure
         if headers.get("content-type", "").startswith("application/json"):
             try:
                 decoded = json.loads(body)

@@ -9,8 +9,8 @@ Answer, keyed by txid, in Kraken's shape (numbers as strings, times as epoch sec
     {"error": [], "result": {"OABC12-...": {
         "refid": null, "userref": 0, "cl_ord_id": "...", "status": "closed",
         "opentm": 1700000000.123, "starttm": 0, "expiretm": 0, "closetm": 1700000001.5,
-        "descr": {"pair": "BTCUSD", "type": "buy", "ordertype": "limit", "price": "60000.0",
-                  "price2": "0", "leverage": "none", "order": "buy 0.01000000 BTCUSD @ limit
+        "descr": {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "60000.0",
+                  "price2": "0", "leverage": "none", "order": "buy 0.01000000 XBTUSD @ limit
                   60000.0", "close": ""},
         "vol": "0.01000000", "vol_exec": "0.01000000", "cost": "600.00000", "fee": "1.50000",
         "price": "60000.0", "stopprice": "0", "limitprice": "0", "misc": "", "oflags": "fciq",
@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol
+
+from ._reference import rest_names
 
 __all__ = ["MAX_TXIDS", "QUERY_ORDERS_PATH", "query_orders_route"]
 
@@ -53,7 +55,7 @@ def _text(value: Decimal, places: int) -> str:
 
 def _describe(order: Any, with_trades: bool) -> dict[str, Any]:
     pair = order.pair
-    altname = pair.base + pair.quote
+    altname = rest_names(pair)[1]  # Kraken's REST name: XBTUSD, not BTC/USD
     vol = order.order_qty if order.order_qty is not None else order.cum_qty
     limit = order.working_limit if order.working_limit is not None else order.limit_price
     price_text = "0" if limit is None else _text(limit, pair.price_precision)
