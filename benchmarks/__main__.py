@@ -5,6 +5,10 @@ in its own process, and prints the table of medians. The full run writes the tab
 ``docs/benchmarks.md`` (between the ``results`` markers, keeping the hand-written notes);
 ``--quick`` is a smoke run (few seconds per scenario, one run each, nothing asserted about
 timing, nothing written unless ``--output`` is given).
+
+kraken_trio runs with its default settings in every row. A run in which a client fails
+(an ``OverrunError``, a book resync) is reported in its row with the message count it
+reached, the other rows still run, and the command exits with status 1 at the end.
 """
 
 from __future__ import annotations
@@ -12,28 +16,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("stream", "book", "order", "fanout", "idle")
-PEER_NAMES = {
-    "kraken_trio": "kraken_trio",
-    "sdk": "python-kraken-sdk",
-    "ccxt": "ccxt.pro",
-    "raw": "raw trio+wsproto",
-    "sink": "sender alone (socket sink)",
-    "kt_whatif": "kraken_trio + proposed fixes",
-}
+from .report import (
+    LOAD_PACES,
+    ROOT,
+    Row,
+    code_version,
+    machine,
+    rate_text,
+    results_block,
+    versions,
+    write_results,
+)
+
+SCENARIOS = ("stream", "book", "order", "order_load", "fanout", "idle")
+SCHEMES = ("ws", "wss")
 
 
 @dataclass
@@ -57,75 +63,73 @@ class Settings:
     order_warmup: int
     fanout_symbols: int
     idle_seconds: float
+    load_seconds: float  # length of the paced book stream of the order-under-load scenario
     book_subscribers: int = 10
+    load_rate: int = 20_000  # messages a second of that stream
+
+    @property
+    def load_count(self) -> int:
+        return int(self.load_rate * self.load_seconds)
 
 
 def settings(quick: bool, runs: int | None) -> Settings:
     if quick:
-        return Settings(True, runs or 1, 20_000, 20_000, 2_000, 20.0, 300, 50, 500, 3.0)
-    return Settings(False, runs or 3, 150_000, 100_000, 6_000, 45.0, 3000, 200, 500, 30.0)
-
-
-@dataclass
-class Row:
-    scenario: str
-    peer: str
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    note: str = ""
-
-    def med(self, key: str) -> float | None:
-        vals = [r[key] for r in self.runs if r.get(key) is not None]
-        return statistics.median(vals) if vals else None
-
-    @property
-    def rate(self) -> float | None:
-        vals = [r["messages"] / r["elapsed"] for r in self.runs if r.get("elapsed")]
-        return statistics.median(vals) if vals else None
-
-    @property
-    def cpu_per_100k(self) -> float | None:
-        vals = [r["cpu"] / r["messages"] * 100_000 for r in self.runs if r.get("messages")]
-        return statistics.median(vals) if vals else None
-
-    def percentile(self, q: float) -> float | None:
-        vals = []
-        for r in self.runs:
-            lat = sorted(r.get("latencies_ns") or [])
-            if lat:
-                vals.append(lat[min(len(lat) - 1, int(len(lat) * q))] / 1000)
-        return statistics.median(vals) if vals else None
+        return Settings(True, runs or 1, 20_000, 20_000, 2_000, 20.0, 300, 50, 500, 3.0, 4.0)
+    return Settings(False, runs or 3, 150_000, 100_000, 6_000, 45.0, 3000, 200, 500, 30.0, 15.0)
 
 
 # ------------------------------------------------------------------------------ processes
 
 
 @contextmanager
-def replay(config: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Start the replay server in its own process; yield its READY info."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.replay", json.dumps(config)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("READY "):
-            raise SystemExit(f"replay server failed to start: {line!r}")
-        yield json.loads(line[6:])
-    finally:
-        proc.kill()
-        proc.wait()
+def replay(config: dict[str, Any], tls: bool = False) -> Iterator[dict[str, Any]]:
+    """Start the replay server in its own process; yield its READY info.
+
+    With ``tls`` the server also speaks TLS, with a certificate from a throwaway CA whose
+    file is ``info["ca"]`` (deleted afterwards).
+    """
+    with tempfile.TemporaryDirectory(prefix="kt-bench-") as tmp:
+        ca = None
+        if tls:
+            from .tls import make_ca
+
+            paths = make_ca(Path(tmp))
+            config = {**config, "cert": paths["cert"]}
+            ca = paths["ca"]
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.replay",
+                json.dumps(config | {"exit_with_parent": True}),
+            ],
+            stdin=subprocess.PIPE,  # the server exits when this closes, even if we are killed
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line.startswith("READY "):
+                raise SystemExit(f"replay server failed to start: {line!r}")
+            yield {**json.loads(line[6:]), "ca": ca}
+        finally:
+            proc.kill()
+            proc.wait()
 
 
 def start_peer(spec: dict[str, Any]) -> subprocess.Popen[str]:
+    env = None
+    if spec.get("ca"):  # the clients' default TLS context trusts the throwaway CA
+        env = {**os.environ, "SSL_CERT_FILE": spec["ca"]}
     return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.peers", json.dumps(spec)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        env=env,
     )
 
 
@@ -139,8 +143,10 @@ def finish_peer(proc: subprocess.Popen[str], spec: dict[str, Any], limit: float)
     for line in reversed(out.splitlines()):
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[7:])
-            if spec["scenario"] in ("stream", "book", "fanout"):
-                result["capped"] = result["messages"] < spec["count"]
+            if spec["scenario"] in ("stream", "book", "fanout") and not result.get("failed"):
+                result.setdefault("capped", result["messages"] < spec["count"])
+            if result.get("failed"):
+                log(f"  FAILED {spec['peer']}/{spec['scenario']}: {result['failed']}")
             return result
     raise SystemExit(
         f"peer {spec['peer']}/{spec['scenario']} failed (exit {proc.returncode}):\n{err[-3000:]}"
@@ -153,9 +159,6 @@ def run_peer(spec: dict[str, Any], limit: float = 120.0) -> dict[str, Any]:
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-# ------------------------------------------------------------------------------ scenarios
 
 
 WHATIF_STREAM = ["checksum"]
@@ -180,104 +183,124 @@ def interleaved(rows: list[Row], specs: list[dict[str, Any]], runs: int) -> list
 
 
 def scenario_stream_and_book(
-    cfg: Settings, peers: list[str], which: set[str], rows: list[Row], whatif: bool
+    cfg: Settings,
+    peers: list[str],
+    which: set[str],
+    rows: list[Row],
+    whatif: bool,
+    schemes: list[str],
 ) -> None:
+    """Stream and verified-book rows, over ``ws://`` and then ``wss://`` (one replay)."""
     depths = [10, 1000] if "book" in which else [10]
-    with replay({"depths": depths, "count": max(cfg.count, cfg.book_count)}) as info:
-        port = info["port"]
+    count = max(cfg.count, cfg.book_count)
+    with replay({"depths": depths, "count": count}, tls="wss" in schemes) as info:
         counts = {int(k): v for k, v in info["book_count"].items()}
-        if "stream" in which:
-            group: list[Row] = [Row("stream", "sink", note="reads and discards the bytes")]
-            specs: list[dict[str, Any]] = [
-                {
-                    "peer": "sink",
-                    "scenario": "stream",
-                    "port": port,
-                    "depth": 10,
-                    "count": counts[10],
-                    "bytes": info["book_bytes"]["10"],
-                }
-            ]
-            notes = {
-                "kraken_trio": "subscribe('book'): typed structs via async for",
-                "sdk": "SpotWSClient raw-dict callback",
-                "ccxt": "watch_order_book (keeps a book, no checksum)",
-            }
-            for peer in [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]:
-                group.append(Row("stream", peer, note=notes[peer]))
-                specs.append(spec(peer, "stream", port, cfg, cfg.count, 10, None, counts[10]))
-            if whatif and "kraken_trio" in peers:
-                group.append(Row("stream", "kt_whatif", note="what-if: " + "+".join(WHATIF_STREAM)))
-                specs.append(
-                    spec(
-                        "kraken_trio", "stream", port, cfg, cfg.count, 10, WHATIF_STREAM, counts[10]
-                    )
-                )
-            group = interleaved(group, specs, cfg.runs)
-            rows.extend(group)
-            for row in group:
-                log(f"  stream {row.peer}: {row.rate or 0:,.0f} msg/s")
-        if "book" in which:
-            notes = {
-                "kraken_trio": "k.book(): checksum verified on every update",
-                "sdk": "SpotOrderBookClient: checksum verified",
-                "ccxt": "watch_order_book: checksum OFF (ccxt default)",
-            }
-            for depth in depths:
-                group, specs = [], []
-                for peer in [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]:
-                    group.append(Row(f"book{depth}", peer, note=notes[peer]))
-                    n = cfg.slow_book_count if (peer, depth) == ("sdk", 1000) else cfg.book_count
-                    specs.append(spec(peer, "book", port, cfg, n, depth, None, counts[depth]))
-                if whatif and "kraken_trio" in peers:
-                    group.append(
-                        Row(f"book{depth}", "kt_whatif", note="what-if: " + "+".join(WHATIF_STREAM))
-                    )
-                    specs.append(
-                        spec(
-                            "kraken_trio",
-                            "book",
-                            port,
-                            cfg,
-                            cfg.book_count,
-                            depth,
-                            WHATIF_STREAM,
-                            counts[depth],
-                        )
-                    )
-                group = interleaved(group, specs, cfg.runs)
-                rows.extend(group)
-                for row in group:
-                    log(f"  book depth {depth} {row.peer}: {row.rate or 0:,.0f} msg/s")
+        for scheme in schemes:
+            tls = scheme == "wss"
+            link = {"port": info["port"], "tls": tls, "ca": info["ca"] if tls else None}
+            suffix = " wss" if tls else ""
+            clients: list[str] = [p for p in ("kraken_trio", "sdk", "ccxt") if p in peers]
+            # The what-if rows measure a proposal once, over ws://.
+            with_whatif = whatif and not tls and "kraken_trio" in peers
+            if "stream" in which:
+                stream_rows(cfg, clients, with_whatif, link, suffix, counts[10], info, rows)
+            if "book" in which:
+                for depth in depths if not tls else [10]:
+                    book_rows(cfg, clients, with_whatif, link, suffix, depth, counts[depth], rows)
+
+
+def stream_rows(
+    cfg: Settings,
+    clients: list[str],
+    whatif: bool,
+    link: dict[str, Any],
+    suffix: str,
+    stream_len: int,
+    info: dict[str, Any],
+    rows: list[Row],
+) -> None:
+    name = "stream" + suffix
+    group = [Row(name, "sink", note="reads and discards the bytes")]
+    specs: list[dict[str, Any]] = [
+        {
+            **link,
+            "peer": "sink",
+            "scenario": "stream",
+            "depth": 10,
+            "count": stream_len,
+            "bytes": info["book_bytes"]["10"],
+        }
+    ]
+    notes = {
+        "kraken_trio": "subscribe('book'): typed structs via async for",
+        "sdk": "SpotWSClient raw-dict callback",
+        "ccxt": "watch_order_book (keeps a book, no checksum)",
+    }
+    for peer in clients:
+        group.append(Row(name, peer, note=notes[peer]))
+        specs.append(spec(peer, "stream", link, cfg, cfg.count, 10))
+    if whatif:
+        group.append(Row(name, "kt_whatif", note="what-if: " + "+".join(WHATIF_STREAM)))
+        specs.append(spec("kraken_trio", "stream", link, cfg, cfg.count, 10, WHATIF_STREAM))
+    group = interleaved(group, specs, cfg.runs)
+    rows.extend(group)
+    for row in group:
+        log(f"  {name} {row.peer}: {rate_text(row)}")
+
+
+def book_rows(
+    cfg: Settings,
+    clients: list[str],
+    whatif: bool,
+    link: dict[str, Any],
+    suffix: str,
+    depth: int,
+    stream_len: int,
+    rows: list[Row],
+) -> None:
+    name = f"book{depth}{suffix}"
+    notes = {
+        "kraken_trio": "k.book(): checksum verified on every update",
+        "sdk": "SpotOrderBookClient: checksum verified",
+        "ccxt": "watch_order_book: checksum OFF (ccxt default)",
+    }
+    group, specs = [], []
+    for peer in clients:
+        group.append(Row(name, peer, note=notes[peer]))
+        n = cfg.slow_book_count if (peer, depth) == ("sdk", 1000) else cfg.book_count
+        specs.append(spec(peer, "book", link, cfg, min(n, stream_len), depth))
+    if whatif:
+        group.append(Row(name, "kt_whatif", note="what-if: " + "+".join(WHATIF_STREAM)))
+        specs.append(spec("kraken_trio", "book", link, cfg, cfg.book_count, depth, WHATIF_STREAM))
+    group = interleaved(group, specs, cfg.runs)
+    rows.extend(group)
+    for row in group:
+        log(f"  {name} {row.peer}: {rate_text(row)}")
 
 
 def spec(
     peer: str,
     scenario: str,
-    port: int,
+    link: dict[str, Any],
     cfg: Settings,
     count: int,
     depth: int,
     whatif: list[str] | None = None,
-    stream_len: int = 0,
 ) -> dict[str, Any]:
+    # No buffer size or other option for kraken_trio: every row measures its defaults.
+    # The other clients buffer without bound (websockets max_queue=None, aiohttp).
     return {
+        **link,
         "peer": peer,
         "scenario": scenario,
-        "port": port,
         "depth": depth,
         "count": count,
         "duration": cfg.cap,
-        # Every client here buffers without bound (websockets max_queue=None, aiohttp,
-        # asyncio callbacks); kraken_trio gets a buffer that holds the whole stream the
-        # replay sends (it reads ahead of its consumer: docs/benchmarks.md, finding 1), so an
-        # overrun cannot end the run early. Peak RSS therefore includes the backlog.
-        "buffer": max(count, stream_len) + 10_000,
         "whatif": whatif or [],
     }
 
 
-def scenario_order(cfg: Settings, peers: list[str], rows: list[Row], whatif: bool) -> None:
+def scenario_order(cfg: Settings, rows: list[Row]) -> None:
     with replay({"depths": [], "count": 0}) as info:
         port = info["port"]
         base = {"scenario": "order", "port": port, "count": cfg.order_count}
@@ -291,6 +314,39 @@ def scenario_order(cfg: Settings, peers: list[str], rows: list[Row], whatif: boo
         rows.extend(group)
         for row in group:
             log(f"  order {row.peer}: p50 {row.percentile(0.5) or 0:.0f} us")
+
+
+def scenario_order_load(cfg: Settings, rows: list[Row]) -> None:
+    """add_order round trips while the same client's book takes a paced stream, or none."""
+    config = {"depths": [10], "count": cfg.load_count, "rate": cfg.load_rate}
+    with replay(config) as info:
+        rate = f"{cfg.load_rate:,} msg/s"
+        notes = {
+            "none": "k.add_order() with k.book() live on the public connection, no stream",
+            "slices": f"the same while the book takes {rate} in 1 ms slices",
+            "bursts": f"the same while the book takes {rate} in 256 KiB bursts",
+        }
+        group, specs = [], []
+        for pace, name in LOAD_PACES.items():
+            group.append(Row(name, "kraken_trio", note=notes[pace]))
+            specs.append(
+                {
+                    "peer": "kraken_trio",
+                    "scenario": "order_load",
+                    "port": info["port"],
+                    "pace": pace,
+                    "count": cfg.order_count,
+                    "warmup": cfg.order_warmup,
+                    "stream_count": info["book_count"]["10"],
+                }
+            )
+        group = interleaved(group, specs, cfg.runs)
+        rows.extend(group)
+        for row in group:
+            log(
+                f"  {row.scenario}: p50 {row.percentile(0.5) or 0:.0f} us, "
+                f"p99 {row.percentile(0.99) or 0:.0f} us, max {row.worst or 0:.0f} us"
+            )
 
 
 def scenario_fanout(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
@@ -313,14 +369,13 @@ def scenario_fanout(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
                     "symbols": symbols,
                     "count": info["fanout_count"],
                     "duration": cfg.cap,
-                    "buffer": info["fanout_count"] + 10_000,
                     "book_subscribers": cfg.book_subscribers,
                 }
             )
         group = interleaved(group, specs, cfg.runs)
         rows.extend(group)
         for row in group:
-            log(f"  fanout {row.peer}: {row.rate or 0:,.0f} msg/s")
+            log(f"  fanout {row.peer}: {rate_text(row)}")
 
 
 def scenario_idle(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
@@ -341,188 +396,6 @@ def scenario_idle(cfg: Settings, peers: list[str], rows: list[Row]) -> None:
             log(f"  idle {row.peer}: {row.med('core_pct') or 0:.3f}% of a core")
 
 
-# ------------------------------------------------------------------------------ report
-
-
-def fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def table(rows: list[Row]) -> str:
-    def base(scenario: str) -> Row | None:
-        for r in rows:
-            if r.scenario == scenario and r.peer == ("raw" if scenario == "order" else "sdk"):
-                return r
-        return None
-
-    lines = [
-        "| scenario | client | msgs/s | vs baseline | CPU s / 100k msgs | CPU vs baseline "
-        "| peak RSS MiB | p50 / p99 µs | extra | runs | how |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
-    ]
-    for r in rows:
-        b = base(r.scenario)
-        ratio = "-"
-        if r.scenario == "order" and b is not None and r.peer != b.peer:
-            p, q = r.percentile(0.5), b.percentile(0.5)
-            if p and q:
-                ratio = f"+{(p - q) / q * 100:.0f}% p50"
-        elif r.scenario == "idle" and b is not None and r.peer != b.peer:
-            p, q = r.med("core_pct"), b.med("core_pct")
-            if p and q:
-                ratio = f"{q / p:.1f}x less CPU" if q >= p else f"{p / q:.1f}x more CPU"
-        elif b is not None and r.peer not in (b.peer, "sink") and r.rate and b.rate:
-            ratio = f"{r.rate / b.rate:.2f}x"
-        cpu_ratio = "-"
-        if (
-            b is not None
-            and r.peer not in (b.peer, "sink")
-            and r.scenario != "idle"
-            and r.cpu_per_100k
-            and b.cpu_per_100k
-        ):
-            x = b.cpu_per_100k / r.cpu_per_100k
-            cpu_ratio = f"{x:.2f}x less" if x >= 1 else f"{1 / x:.2f}x more"
-        extra = []
-        if r.scenario == "idle":
-            extra.append(f"{fmt(r.med('core_pct'), '.3f')}% of a core")
-        if r.scenario == "fanout":
-            extra.append(f"{fmt(r.med('rss_per_sub_kib'), '.2f')} KiB RSS/subscription")
-        capped = sum(1 for x in r.runs if x.get("capped"))
-        if capped:
-            extra.append(f"{capped} run(s) stopped at the time cap")
-        valid = [x.get("valid") for x in r.runs if "valid" in x]
-        if valid:
-            extra.append(
-                "checksum not checked"
-                if valid[0] is None
-                else ("all checksums OK" if all(valid) else "CHECKSUM FAILURES")
-            )
-        lat = "-"
-        if r.percentile(0.5) is not None:
-            lat = f"{fmt(r.percentile(0.5), '.0f')} / {fmt(r.percentile(0.99), '.0f')}"
-        rss = r.med("rss_kib")
-        rate = r.rate
-        if r.scenario in ("order", "idle"):
-            rate_text = "-" if r.scenario == "idle" else fmt(rate, ",.0f")
-        else:
-            rate_text = fmt(rate, ",.0f")
-        lines.append(
-            f"| {r.scenario} | {PEER_NAMES[r.peer]} | {rate_text} | {ratio} "
-            f"| {fmt(r.cpu_per_100k, '.2f') if r.scenario != 'idle' else '-'} | {cpu_ratio} "
-            f"| {fmt(rss / 1024 if rss else None, '.0f')} | {lat} | {'; '.join(extra)} "
-            f"| {len(r.runs)} | {r.note} |"
-        )
-    return "\n".join(lines)
-
-
-def goals(rows: list[Row]) -> str:
-    def get(scenario: str, peer: str) -> Row | None:
-        return next((r for r in rows if r.scenario == scenario and r.peer == peer), None)
-
-    out = []
-    kt, sdk = get("stream", "kraken_trio"), get("stream", "sdk")
-    if kt and sdk and kt.rate and sdk.rate:
-        x = kt.rate / sdk.rate
-        out.append(
-            f"- Stream throughput >= 2x python-kraken-sdk: {x:.2f}x -> "
-            + ("MET" if x >= 2 else "MISSED")
-        )
-    kt, sdk = get("book10", "kraken_trio"), get("book10", "sdk")
-    if kt and sdk and kt.rate and sdk.rate:
-        x = kt.rate / sdk.rate
-        out.append(
-            f"- Book depth 10 >= 3x SpotOrderBookClient: {x:.2f}x -> "
-            + ("MET" if x >= 3 else "MISSED")
-        )
-    kt, sdk = get("book1000", "kraken_trio"), get("book1000", "sdk")
-    if kt and sdk and kt.rate and sdk.rate:
-        out.append(
-            f"- Book depth 1000 (no re-sort per update): {kt.rate / sdk.rate:.1f}x "
-            "SpotOrderBookClient (which re-sorts the side per level)"
-        )
-    kt, raw = get("order", "kraken_trio"), get("order", "raw")
-    p = kt.percentile(0.5) if kt else None
-    q = raw.percentile(0.5) if raw else None
-    if p and q:
-        over = (p - q) / q * 100
-        out.append(
-            f"- Broker overhead < 15% at p50: {over:.0f}% -> {'MET' if over < 15 else 'MISSED'}"
-        )
-    for scenario, label in (("stream", "stream"), ("book10", "book depth 10")):
-        w, b = get(scenario, "kt_whatif"), get(scenario, "sdk")
-        if w and b and w.rate and b.rate and w.cpu_per_100k and b.cpu_per_100k:
-            out.append(
-                f"- With the proposed fixes (what-if), {label}: {w.rate / b.rate:.2f}x the "
-                f"rate, {b.cpu_per_100k / w.cpu_per_100k:.2f}x less CPU per message"
-            )
-    kt = get("idle", "kraken_trio")
-    if kt and kt.med("core_pct") is not None:
-        pct = kt.med("core_pct")
-        assert pct is not None
-        out.append(f"- Idle < 1% of a core: {pct:.3f}% -> {'MET' if pct < 1 else 'MISSED'}")
-    return "\n".join(out)
-
-
-def versions() -> str:
-    names = [
-        "kraken-trio",
-        "python-kraken-sdk",
-        "ccxt",
-        "trio",
-        "wsproto",
-        "msgspec",
-        "websockets",
-        "aiohttp",
-    ]
-    parts = []
-    for name in names:
-        try:
-            parts.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            parts.append(f"{name} (not installed)")
-    return ", ".join(parts)
-
-
-def code_version() -> str:
-    """Which kraken_trio was measured: BENCH_COMMIT, else the git commit of this tree."""
-    commit = os.environ.get("BENCH_COMMIT")
-    if commit:
-        return commit
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "kraken_trio"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown commit"
-    return out + (" + uncommitted changes in kraken_trio/" if dirty else "")
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
 def run_meta(cfg: Settings, seconds: float) -> dict[str, Any]:
     """What the results header says about a run (stored with ``--json``)."""
     return {
@@ -532,46 +405,13 @@ def run_meta(cfg: Settings, seconds: float) -> dict[str, Any]:
         "count": cfg.count,
         "book_count": cfg.book_count,
         "slow_book_count": cfg.slow_book_count,
+        "order_count": cfg.order_count,
+        "load_rate": cfg.load_rate,
         "seconds": seconds,
         "machine": machine(),
         "versions": versions(),
         "commit": code_version(),
     }
-
-
-def results_block(rows: list[Row], meta: dict[str, Any]) -> str:
-    return "\n".join(
-        [
-            "<!-- results:start (generated by `python -m benchmarks`; edit outside) -->",
-            f"Run: {meta['when']}, {'quick' if meta['quick'] else 'full'} mode, median of "
-            f"{meta['runs']} run(s) per row, {meta['count']:,} updates in the stream and "
-            f"fan-out runs, {meta['book_count']:,} per book run ({meta['slow_book_count']:,} "
-            f"for python-kraken-sdk at depth 1000), whole suite {meta['seconds']:.0f} s.",
-            "",
-            f"Machine: {meta['machine']}.",
-            "",
-            f"Versions: {meta['versions']}; kraken_trio code at {meta['commit']}.",
-            "",
-            table(rows),
-            "",
-            "Goals:",
-            "",
-            goals(rows),
-            "<!-- results:end -->",
-        ]
-    )
-
-
-def write_results(path: Path, block: str) -> None:
-    start, end = "<!-- results:start", "<!-- results:end -->"
-    if path.exists():
-        text = path.read_text()
-        if start in text and end in text:
-            head = text[: text.index(start)]
-            tail = text[text.index(end) + len(end) :]
-            path.write_text(head + block + tail)
-            return
-    path.write_text("# Benchmarks\n\n" + block + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -583,6 +423,13 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         choices=["kraken_trio", "sdk", "ccxt"],
         default=["kraken_trio", "sdk", "ccxt"],
+    )
+    parser.add_argument(
+        "--schemes",
+        nargs="+",
+        choices=SCHEMES,
+        default=list(SCHEMES),
+        help="links of the stream and book rows (wss: TLS with a throwaway CA)",
     )
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument(
@@ -631,10 +478,13 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     if which & {"stream", "book"}:
         log("stream / book ...")
-        scenario_stream_and_book(cfg, peers, which, rows, not args.no_whatif)
+        scenario_stream_and_book(cfg, peers, which, rows, not args.no_whatif, args.schemes)
     if "order" in which:
         log("order round trip ...")
-        scenario_order(cfg, peers, rows, not args.no_whatif)
+        scenario_order(cfg, rows)
+    if "order_load" in which:
+        log(f"order under load ({cfg.load_rate:,} msg/s book stream) ...")
+        scenario_order_load(cfg, rows)
     if "fanout" in which:
         log("fan-out ...")
         scenario_fanout(cfg, peers, rows)
@@ -654,11 +504,16 @@ def main(argv: list[str] | None = None) -> None:
     if output is not None:
         write_results(output, block)
         log(f"results written to {output}")
+    problems = []
     for r in rows:
-        if any(x.get("valid") is False for x in r.runs):
-            raise SystemExit(f"{r.scenario}/{r.peer}: a book failed checksum verification")
-        if not any(x.get("messages") for x in r.runs) and r.scenario != "idle":
-            raise SystemExit(f"{r.scenario}/{r.peer}: no messages processed")
+        if r.failures:
+            problems.append(f"{r.scenario}/{r.peer}: {r.failures[0]}")
+        elif any(x.get("valid") is False for x in r.runs):
+            problems.append(f"{r.scenario}/{r.peer}: a book failed checksum verification")
+        elif not any(x.get("messages") for x in r.runs) and r.scenario != "idle":
+            problems.append(f"{r.scenario}/{r.peer}: no messages processed")
+    if problems:  # reported in the table above; the exit status says so too
+        raise SystemExit("failed rows:\n  " + "\n  ".join(problems))
 
 
 if __name__ == "__main__":

@@ -2,16 +2,23 @@
 
 The spec names the ``peer`` (``kraken_trio``, ``sdk`` for python-kraken-sdk, ``ccxt`` for
 ccxt.pro, ``raw`` for the minimal trio+wsproto client, ``sink`` for the sender-rate probe),
-the ``scenario`` (``stream``, ``book``, ``order``, ``fanout``, ``idle``) and the replay
-server's ``port``. The last line printed is ``RESULT <json>``: messages, elapsed seconds
-(first message to last), process CPU seconds over the same window (user + system, all
-threads), peak RSS in KiB, and scenario extras (latencies, validity, RSS deltas).
+the ``scenario`` (``stream``, ``book``, ``order``, ``order_load`` (in
+:mod:`benchmarks.order_load`), ``fanout``, ``idle``) and the replay
+server's ``port``; ``tls`` makes every WebSocket ``wss://`` (the CA is trusted through
+``SSL_CERT_FILE``, set by the parent). The last line printed is ``RESULT <json>``: messages,
+elapsed seconds (first message to last), process CPU seconds over the same window (user +
+system, all threads), peak RSS in KiB, and scenario extras (latencies, validity, RSS
+deltas). A run that ends in a failure of the client (kraken_trio's ``OverrunError``, a book
+resync) still prints a result, with ``failed`` saying what happened and when.
+
+kraken_trio runs with its default settings everywhere: no ``buffer_size`` or other option.
 
 Patches to peers (URLs only, plus ccxt's markets fed offline instead of a REST lookup):
 python-kraken-sdk takes ``ws_url``/``rest_url`` arguments, and its ``SpotOrderBookClient``
 (which takes no URL) gets the class attributes ``SpotWSClientBase.WS_URL`` and
 ``SpotClient.URL`` pointed at loopback; ccxt gets ``urls['api']['ws']['publicV2']`` and
-``set_markets()`` with one market so ``load_markets`` does no network lookup.
+``set_markets()`` with one market so ``load_markets`` does no network lookup, and over TLS
+its ``cafile`` option (it trusts certifi's bundle otherwise).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import resource
 import socket
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -59,35 +67,52 @@ def current_rss_kib() -> int:
     return pages * resource.getpagesize() // 1024
 
 
+def preemptions() -> int:
+    """Times the OS took the CPU away from this process (involuntary context switches)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+
+
 class Window:
-    """CPU and wall clock between ``start()`` and ``stop()``."""
+    """CPU, wall clock and preemptions between ``start()`` and ``stop()``."""
 
     def __init__(self) -> None:
         self.t0 = self.c0 = 0.0
         self.elapsed = self.cpu = 0.0
+        self.p0 = self.preempted = 0
         self.started = False
 
     def start(self) -> None:
         self.started = True
         self.t0 = time.perf_counter()
         self.c0 = cpu_seconds()
+        self.p0 = preemptions()
+
+    def running(self) -> float:
+        """Seconds since ``start()``."""
+        return time.perf_counter() - self.t0
 
     def stop(self) -> None:
         self.elapsed = time.perf_counter() - self.t0
         self.cpu = cpu_seconds() - self.c0
+        self.preempted = preemptions() - self.p0
 
     def result(self, messages: int, **extra: Any) -> dict[str, Any]:
         return {
             "messages": messages,
             "elapsed": self.elapsed,
             "cpu": self.cpu,
+            "preempted": self.preempted,
             "rss_kib": peak_rss_kib(),
             **extra,
         }
 
 
+def ws_base(spec: dict[str, Any]) -> str:
+    return f"{'wss' if spec.get('tls') else 'ws'}://127.0.0.1:{spec['port']}"
+
+
 def ws_url(spec: dict[str, Any]) -> str:
-    return f"ws://127.0.0.1:{spec['port']}/v2"
+    return ws_base(spec) + "/v2"
 
 
 def rest_url(spec: dict[str, Any]) -> str:
@@ -100,30 +125,70 @@ def rest_url(spec: dict[str, Any]) -> str:
 async def kt_stream(spec: dict[str, Any]) -> dict[str, Any]:
     import trio
 
-    from kraken_trio import WsKey, open_kraken
+    from kraken_trio import Gap, OverrunError, WsKey, open_kraken
 
     count, duration = spec["count"], spec["duration"]
     win = Window()
     n = 0
-    async with (
-        open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k,
-        k.subscribe(
-            "book", symbol=[BOOK_SYMBOL], depth=spec.get("depth", 10), buffer_size=spec["buffer"]
-        ) as sub,
-    ):
-        deadline = 0.0
-        checksum = 0
-        async for msg in sub:
-            if not win.started:
-                win.start()
-                deadline = trio.current_time() + duration
-                continue
-            checksum ^= msg.data[0].checksum  # touch the typed struct
-            n += 1
-            if n >= count or trio.current_time() > deadline:
-                break
+    failed: str | None = None
+    try:
+        async with (
+            open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k,
+            k.subscribe("book", symbol=[BOOK_SYMBOL], depth=spec.get("depth", 10)) as sub,
+        ):
+            checksum = 0
+            with trio.move_on_after(duration + 30):  # the window's cap, and the wait for it
+                async for msg in sub:
+                    if isinstance(msg, Gap):  # a reconnect or an overflow: messages lost
+                        failed = f"Gap ({msg.reason}) after {n:,} messages"
+                        break
+                    if not win.started:
+                        win.start()
+                        continue
+                    checksum ^= msg.data[0].checksum  # touch the typed struct
+                    n += 1
+                    if n >= count or win.running() > duration:
+                        break
+            win.stop()
+    except* OverrunError as group:
         win.stop()
-    return win.result(n)
+        failed = overrun_text(group, n)
+    return win.result(n, failed=failed)
+
+
+def overrun_text(group: BaseExceptionGroup[Any], messages: int) -> str:
+    """What a failed row says: which error, after how many messages."""
+    return (
+        f"{type(group.exceptions[0]).__name__} after {messages:,} messages ({group.exceptions[0]})"
+    )
+
+
+class ResyncWatch:
+    """The reasons of a client's ``resync`` lifecycle events, as they arrive.
+
+    Run :meth:`run` in a nursery; a failed row quotes :meth:`first_reason`.
+    """
+
+    def __init__(self, k: Any) -> None:
+        import trio
+
+        self.events = k.events()
+        self.reasons: list[str] = []
+        self.seen = trio.Event()
+
+    async def run(self) -> None:
+        async for event in self.events:
+            if event.kind == "resync":
+                self.reasons.append(event.detail)
+                self.seen.set()
+
+    async def first_reason(self) -> str:
+        """The first resync's reason, once its event arrived (a bounded wait)."""
+        import trio
+
+        with trio.move_on_after(2):
+            await self.seen.wait()
+        return self.reasons[0] if self.reasons else "no reason reported"
 
 
 async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
@@ -134,80 +199,90 @@ async def kt_book(spec: dict[str, Any]) -> dict[str, Any]:
     count, duration, depth = spec["count"], spec["duration"], spec["depth"]
     win = Window()
     n = 0
-    resyncs = 0
+    failed = None
+    best = None
+    capped = False
     async with open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k:
-        events = k.events()
-
-        async def watch_events() -> None:
-            nonlocal resyncs
-            async for event in events:
-                if event.kind == "resync":
-                    resyncs += 1
-
+        resyncs = ResyncWatch(k)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch_events)
-            api = "k.book"
-            if hasattr(k, "book"):
-                deadline = 0.0
-                best = None
-                async with k.book(BOOK_SYMBOL, depth=depth, buffer_size=spec["buffer"]) as book:
-                    async for _ in book:
+            nursery.start_soon(resyncs.run)
+            first = 0
+            # The book counts the updates it applied; one event may stand for several
+            # (a book kept by the connection conflates them), so the run ends when the
+            # count reaches the stream's, not after `count` events.
+            async with k.book(BOOK_SYMBOL, depth=depth) as book:
+                with trio.move_on_after(duration + 30):  # the window's cap, and the wait for it
+                    async for event in book:
+                        if event.kind != "snapshot" and event.kind != "update":
+                            # The replay cannot serve a resync (its stream goes on past a
+                            # fresh snapshot): stop here and report it.
+                            win.stop()
+                            failed = f"book {event.kind} after {n:,} updates"
+                            if event.kind == "resync":
+                                failed += f" ({await resyncs.first_reason()})"
+                            break
                         if not win.started:
                             win.start()
-                            deadline = trio.current_time() + duration
+                            first = book.updates
                             continue
                         best = book.best_bid
-                        n += 1
-                        if n >= count or trio.current_time() > deadline:
+                        n = book.updates - first
+                        if book.updates >= count or win.running() > duration:
+                            win.stop()
                             break
+                if win.started and not win.elapsed:  # the cap ended the wait
                     win.stop()
-                    top = book.bids(10)
-                valid = resyncs == 0 and best is not None and len(top) == 10
-            else:  # until k.book exists: what a user writes by hand with the public L2Book
-                from kraken_trio._proto.book import L2Book
-
-                api = "subscribe+L2Book"
-                mismatches = 0
-                async with k.subscribe("instrument") as inst:
-                    async for msg in inst:
-                        pair = next(p for p in msg.data.pairs if p.symbol == BOOK_SYMBOL)
-                        break
-                lb = L2Book(BOOK_SYMBOL, depth, pair.price_precision, pair.qty_precision)
-                async with k.subscribe(
-                    "book", symbol=[BOOK_SYMBOL], depth=depth, buffer_size=spec["buffer"]
-                ) as sub:
-                    deadline = 0.0
-                    async for msg in sub:
-                        data = msg.data[0]
-                        if msg.type == "snapshot":
-                            lb.apply_snapshot(data.bids, data.asks)
-                        else:
-                            lb.apply_update(data.bids, data.asks)
-                        if not lb.verify(data.checksum):
-                            mismatches += 1
-                        if not win.started:
-                            win.start()
-                            deadline = trio.current_time() + duration
-                            continue
-                        n += 1
-                        if n >= count or trio.current_time() > deadline:
-                            break
-                    win.stop()
-                valid = mismatches == 0
-            events.close()
+                top = book.bids(10)
+                capped = failed is None and book.updates < count
             nursery.cancel_scope.cancel()
-    return win.result(n, valid=valid, resyncs=resyncs, api=api)
+    valid = failed is None and not resyncs.reasons and best is not None and len(top) == 10
+    return win.result(n, valid=valid, resyncs=len(resyncs.reasons), failed=failed, capped=capped)
 
 
 ORDER_QTY = Decimal("0.001")
 LIMIT_PRICE = Decimal("50000.0")
+ORDER_SYMBOLS = tuple(f"A{chr(65 + i // 26)}{chr(65 + i % 26)}/USD" for i in range(100))
+"""The pairs the order series cycles over: 100 (AAA/USD, AAB/USD ...), so that a run of
+3,200 orders adds 32 to each pair's trading rate counter, under the 60 of Kraken's lowest
+tier. kraken_trio models that counter and, by default, waits before an order that would
+pass it (as Kraken would refuse it); on one pair the series would run at one order a second.
+"""
+
+
+async def order_round_trips(
+    k: Any, count: int, warmup: int, win: Window, until: Callable[[], bool] | None = None
+) -> list[int]:
+    """``warmup + count`` awaited ``add_order`` calls; the window spans the last ``count``.
+
+    Returns their latencies in ns. The order scenario and the order-under-load scenario
+    both measure this one path. ``until()`` returning True before an order ends the
+    series early (the load it runs under is over).
+    """
+    latencies: list[int] = []
+    win.start()  # again at the end of the warm-up
+    for i in range(warmup + count):
+        if until is not None and until():
+            break
+        if i == warmup:
+            win.start()
+        t = time.perf_counter_ns()
+        result = await k.add_order(
+            order_type="limit",
+            side="buy",
+            symbol=ORDER_SYMBOLS[i % len(ORDER_SYMBOLS)],
+            order_qty=ORDER_QTY,
+            limit_price=LIMIT_PRICE,
+        )
+        latencies.append(time.perf_counter_ns() - t)
+        if not result.order_id:
+            raise SystemExit("add_order returned no order_id")
+    win.stop()
+    return latencies[warmup:]
 
 
 async def kt_order(spec: dict[str, Any]) -> dict[str, Any]:
     from kraken_trio import WsKey, open_kraken
 
-    count, warmup = spec["count"], spec["warmup"]
-    latencies: list[int] = []
     win = Window()
     async with open_kraken(
         API_KEY,
@@ -216,22 +291,8 @@ async def kt_order(spec: dict[str, Any]) -> dict[str, Any]:
         rest_url=rest_url(spec),
     ) as k:
         await k.connect(WsKey.SPOT_PRIVATE_V2)
-        for i in range(warmup + count):
-            if i == warmup:
-                win.start()
-            t = time.perf_counter_ns()
-            result = await k.add_order(
-                order_type="limit",
-                side="buy",
-                symbol=BOOK_SYMBOL,
-                order_qty=ORDER_QTY,
-                limit_price=LIMIT_PRICE,
-            )
-            latencies.append(time.perf_counter_ns() - t)
-            if not result.order_id:
-                raise SystemExit("add_order returned no order_id")
-        win.stop()
-    return win.result(count, latencies_ns=latencies[warmup:])
+        latencies = await order_round_trips(k, spec["count"], spec["warmup"], win)
+    return win.result(spec["count"], latencies_ns=latencies)
 
 
 async def kt_fanout(spec: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +300,7 @@ async def kt_fanout(spec: dict[str, Any]) -> dict[str, Any]:
 
     import trio
 
-    from kraken_trio import Gap, WsKey, open_kraken
+    from kraken_trio import Gap, OverrunError, WsKey, open_kraken
     from kraken_trio._proto import spot as s
 
     symbols = spec["symbols"]
@@ -251,69 +312,72 @@ async def kt_fanout(spec: dict[str, Any]) -> dict[str, Any]:
     ready = trio.Event()
     n_books = spec["book_subscribers"]
 
-    async with open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k:
-        await k.connect(WsKey.SPOT_PUBLIC_V2)
-        rss0 = current_rss_kib()
-        async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
-            ticker = await stack.enter_async_context(
-                k.subscribe("ticker", symbol=symbols, buffer_size=spec["buffer"])
-            )
-            trade = await stack.enter_async_context(
-                k.subscribe("trade", symbol=symbols, buffer_size=spec["buffer"])
-            )
-            books = [
-                await stack.enter_async_context(
-                    k.subscribe("book", symbol=[BOOK_SYMBOL], depth=10, buffer_size=spec["buffer"])
-                )
-                for _ in range(n_books)
-            ]
+    failed = None
+    rss0 = rss1 = 0
+    try:
+        async with open_kraken(endpoints={WsKey.SPOT_PUBLIC_V2: ws_url(spec)}) as k:
+            await k.connect(WsKey.SPOT_PUBLIC_V2)
+            rss0 = current_rss_kib()
+            async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
+                ticker = await stack.enter_async_context(k.subscribe("ticker", symbol=symbols))
+                trade = await stack.enter_async_context(k.subscribe("trade", symbol=symbols))
+                books = [
+                    await stack.enter_async_context(
+                        k.subscribe("book", symbol=[BOOK_SYMBOL], depth=10)
+                    )
+                    for _ in range(n_books)
+                ]
 
-            def check_ready() -> None:
-                if (
-                    snapshots["ticker"] >= len(symbols)
-                    and snapshots["trade"] >= len(symbols)
-                    and snapshots["book"] >= 1
-                ):
-                    ready.set()
+                def check_ready() -> None:
+                    if (
+                        snapshots["ticker"] >= len(symbols)
+                        and snapshots["trade"] >= len(symbols)
+                        and snapshots["book"] >= 1
+                    ):
+                        ready.set()
 
-            async def consume(sub: Any, wire: bool) -> None:
-                async for msg in sub:
-                    if isinstance(msg, Gap):
-                        # A later book subscriber's join resyncs the shared wire: the others
-                        # see a gap, then the fresh snapshot (counted as a snapshot below).
-                        counts["gaps"] += 1
-                        continue
-                    if msg.type == "snapshot":
-                        key = (
-                            "book"
-                            if isinstance(msg, s.BookMessage)
-                            else ("ticker" if isinstance(msg, s.TickerMessage) else "trade")
-                        )
-                        snapshots[key] += 1
-                        check_ready()
-                        continue
-                    if wire:
-                        counts["wire"] += 1
-                        if counts["wire"] >= total:
-                            done.set()
-                    else:
-                        counts["book_copies"] += 1
+                async def consume(sub: Any, wire: bool) -> None:
+                    async for msg in sub:
+                        if isinstance(msg, Gap):
+                            # A later book subscriber's join resyncs the shared wire: the others
+                            # see a gap, then the fresh snapshot (counted as a snapshot below).
+                            counts["gaps"] += 1
+                            continue
+                        if msg.type == "snapshot":
+                            key = (
+                                "book"
+                                if isinstance(msg, s.BookMessage)
+                                else ("ticker" if isinstance(msg, s.TickerMessage) else "trade")
+                            )
+                            snapshots[key] += 1
+                            check_ready()
+                            continue
+                        if wire:
+                            counts["wire"] += 1
+                            if counts["wire"] >= total:
+                                done.set()
+                        else:
+                            counts["book_copies"] += 1
 
-            nursery.start_soon(consume, ticker, True)
-            nursery.start_soon(consume, trade, True)
-            for i, b in enumerate(books):
-                nursery.start_soon(consume, b, i == 0)
-            with trio.move_on_after(30):
-                await ready.wait()
-            if not ready.is_set():
-                raise SystemExit(f"fan-out: snapshots never all arrived: {snapshots}")
-            rss1 = current_rss_kib()
-            win.start()
-            await stack.enter_async_context(k.subscribe("ticker", symbol=[GO_SYMBOL]))
-            with trio.move_on_after(duration):
-                await done.wait()
-            win.stop()
-            nursery.cancel_scope.cancel()
+                nursery.start_soon(consume, ticker, True)
+                nursery.start_soon(consume, trade, True)
+                for i, b in enumerate(books):
+                    nursery.start_soon(consume, b, i == 0)
+                with trio.move_on_after(30):
+                    await ready.wait()
+                if not ready.is_set():
+                    raise SystemExit(f"fan-out: snapshots never all arrived: {snapshots}")
+                rss1 = current_rss_kib()
+                win.start()
+                await stack.enter_async_context(k.subscribe("ticker", symbol=[GO_SYMBOL]))
+                with trio.move_on_after(duration):
+                    await done.wait()
+                win.stop()
+                nursery.cancel_scope.cancel()
+    except* OverrunError as group:
+        win.stop()
+        failed = overrun_text(group, counts["wire"])
+
     subs = 2 * len(symbols) + n_books
     return win.result(
         counts["wire"],
@@ -322,6 +386,7 @@ async def kt_fanout(spec: dict[str, Any]) -> dict[str, Any]:
         rss_per_sub_kib=(rss1 - rss0) / subs,
         subscriptions=subs,
         book_copies=counts["book_copies"],
+        failed=failed,
     )
 
 
@@ -396,8 +461,8 @@ async def raw_order(spec: dict[str, Any]) -> dict[str, Any]:
         req_id = i + 1
         frame = (
             '{"method":"add_order","params":{"order_type":"limit","side":"buy",'
-            '"symbol":"BTC/USD","order_qty":0.001,"limit_price":50000.0,"token":"t"},'
-            f'"req_id":{req_id}}}'
+            f'"symbol":"{ORDER_SYMBOLS[i % len(ORDER_SYMBOLS)]}","order_qty":0.001,'
+            f'"limit_price":50000.0,"token":"t"}},"req_id":{req_id}}}'
         )
         t = time.perf_counter_ns()
         await stream.send_all(ws.send(Message(data=frame)))
@@ -425,7 +490,7 @@ def _sdk_point_at(spec: dict[str, Any]) -> str:
     from kraken.base_api import SpotClient
     from kraken.spot.websocket import SpotWSClientBase
 
-    base = f"ws://127.0.0.1:{spec['port']}"  # the SDK appends "/v2" itself
+    base = ws_base(spec)  # the SDK appends "/v2" itself
     SpotWSClientBase.WS_URL = base
     SpotWSClientBase.AUTH_WS_URL = base
     SpotClient.URL = rest_url(spec)
@@ -656,7 +721,10 @@ def _ccxt_market(symbol: str) -> dict[str, Any]:
 def _ccxt_exchange(spec: dict[str, Any], symbols: list[str] | None = None) -> Any:
     import ccxt.pro
 
-    ex = ccxt.pro.kraken({"enableRateLimit": False})
+    options: dict[str, Any] = {"enableRateLimit": False}
+    if spec.get("ca"):  # ccxt trusts certifi's bundle only, unless given a CA file
+        options["cafile"] = spec["ca"]
+    ex = ccxt.pro.kraken(options)
     ex.urls["api"]["ws"]["publicV2"] = ws_url(spec)
     ex.urls["api"]["public"] = rest_url(spec) + "/0/public"
     # Offline markets: load_markets() would fetch AssetPairs/Assets from api.kraken.com.
@@ -775,6 +843,10 @@ def sink(spec: dict[str, Any]) -> dict[str, Any]:
 
     expected = spec["bytes"]
     sock = socket.create_connection(("127.0.0.1", spec["port"]))
+    if spec.get("tls"):
+        import ssl
+
+        sock = ssl.create_default_context().wrap_socket(sock, server_hostname="127.0.0.1")
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
@@ -831,7 +903,12 @@ TRIO_PEERS = {"kraken_trio", "raw"}
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement in this process."""
-    fn = RUNNERS[(spec["peer"], spec["scenario"])]
+    if spec["scenario"] == "order_load":
+        from .order_load import kt_order_load
+
+        fn: Any = kt_order_load
+    else:
+        fn = RUNNERS[(spec["peer"], spec["scenario"])]
     if spec.get("whatif"):
         from .whatif import apply
 

@@ -16,8 +16,19 @@ speaks both protocols the clients need on one port:
 Streams are pre-encoded once, at startup, into frame-aligned chunks of about 256 KiB; replies
 from the reader thread are written between chunks under one lock, so frames never interleave.
 
+The same port speaks TLS to a client whose first byte is a TLS handshake (``wss://``,
+``https://``) when the config names a certificate, and plain TCP to the others.
+
+A WebSocket request target may ask for a paced book stream (the order-under-load
+scenario): ``/v2?pace=slices`` sends ``rate`` messages a second in slices of one
+millisecond's worth, ``/v2?pace=bursts`` the same rate in 256 KiB bursts, and
+``/v2?pace=none`` only the snapshot. Without ``pace`` a book stream goes as fast as the
+socket takes it.
+
 Config keys: ``depths`` (book streams to build, e.g. ``[10, 1000]``), ``count`` (updates
-per stream), ``fanout`` (number of ticker/trade symbols, 0 for none), ``heartbeat`` (bool).
+per stream), ``fanout`` (number of ticker/trade symbols, 0 for none), ``heartbeat`` (bool),
+``rate`` (messages a second of a paced stream), ``cert`` (server key and certificate chain
+PEM, enables TLS), ``exit_with_parent`` (end when stdin closes).
 """
 
 from __future__ import annotations
@@ -25,12 +36,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import random
 import socket
 import sys
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .streams import (
     BOOK_SYMBOL,
@@ -42,26 +55,30 @@ from .streams import (
     timestamp,
     trade_json,
 )
+from .tls import Link, TlsLink, server_context, starts_tls
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _CHUNK = 256 * 1024
+_MAX_LATE = 0.05
+"""Seconds a paced stream may fall behind its schedule before it stops catching up."""
 _T_IN = '"time_in":"2026-01-01T00:00:00.000000Z","time_out":"2026-01-01T00:00:00.000010Z"'
 GO_SYMBOL = "GO/USD"
 """Subscribing ``ticker`` for this symbol starts the fan-out stream (after RSS is measured)."""
 
 
-def _chunks(frames: list[bytes]) -> list[bytes]:
-    out: list[bytes] = []
+def _chunks(frames: list[bytes], size: int = _CHUNK, count: int = 0) -> list[tuple[bytes, int]]:
+    """Frame-aligned chunks of at least ``size`` bytes or ``count`` frames, with their count."""
+    out: list[tuple[bytes, int]] = []
     part: list[bytes] = []
-    size = 0
+    nbytes = 0
     for frame in frames:
         part.append(frame)
-        size += len(frame)
-        if size >= _CHUNK:
-            out.append(b"".join(part))
-            part, size = [], 0
+        nbytes += len(frame)
+        if nbytes >= size or len(part) == count:
+            out.append((b"".join(part), len(part)))
+            part, nbytes = [], 0
     if part:
-        out.append(b"".join(part))
+        out.append((b"".join(part), len(part)))
     return out
 
 
@@ -71,31 +88,36 @@ class Streams:
     def __init__(self, config: dict[str, Any]) -> None:
         count = int(config.get("count", 100_000))
         self.book_snapshot: dict[int, bytes] = {}
-        self.book_chunks: dict[int, list[bytes]] = {}
+        self.book_chunks: dict[int, list[tuple[bytes, int]]] = {}
+        self.book_slices: dict[int, list[tuple[bytes, int]]] = {}
         self.book_count: dict[int, int] = {}
+        self.rate = float(config.get("rate", 0))
         for depth in config.get("depths", [10]):
             stream = build_book_stream(count, depth=depth, seed=depth)
             self.book_snapshot[depth] = server_frame(stream.snapshot)
-            self.book_chunks[depth] = _chunks([server_frame(u) for u in stream.updates])
+            frames = [server_frame(u) for u in stream.updates]
+            self.book_chunks[depth] = _chunks(frames)
+            if self.rate:  # one millisecond's worth of messages per slice
+                self.book_slices[depth] = _chunks(frames, count=max(1, int(self.rate / 1000)))
             self.book_count[depth] = len(stream.updates)
         self.fanout = fanout_symbols(int(config.get("fanout", 0)))
-        self.fanout_chunks: list[bytes] = []
+        self.fanout_chunks: list[tuple[bytes, int]] = []
         self.fanout_count = 0
         if self.fanout:
             rng = random.Random(7)
             book = build_book_stream(count // 5 + 1, depth=10, seed=11)
             self.book_snapshot.setdefault(10, server_frame(book.snapshot))
-            frames: list[bytes] = []
+            mixed: list[bytes] = []
             for i in range(count):
                 sym = self.fanout[(i // 2) % len(self.fanout)]
                 if i % 5 == 4:
-                    frames.append(server_frame(book.updates[i // 5]))
+                    mixed.append(server_frame(book.updates[i // 5]))
                 elif i % 2:
-                    frames.append(server_frame(ticker_json(sym, "update", rng)))
+                    mixed.append(server_frame(ticker_json(sym, "update", rng)))
                 else:
-                    frames.append(server_frame(trade_json(sym, "update", i, timestamp(i), rng)))
-            self.fanout_chunks = _chunks(frames)
-            self.fanout_count = len(frames)
+                    mixed.append(server_frame(trade_json(sym, "update", i, timestamp(i), rng)))
+            self.fanout_chunks = _chunks(mixed)
+            self.fanout_count = len(mixed)
             self.fanout_book_count = sum(1 for i in range(count) if i % 5 == 4)
         self.heartbeat = bool(config.get("heartbeat", False))
         rng = random.Random(3)
@@ -105,6 +127,7 @@ class Streams:
             s: server_frame(trade_json(s, "snapshot", 1, timestamp(0), rng)) for s in symbols
         }
         self.instrument = server_frame(instrument_json(symbols))
+        self.tls = server_context(config["cert"]) if config.get("cert") else None
 
 
 # ------------------------------------------------------------------------------ WebSocket
@@ -117,9 +140,10 @@ class _Closed(Exception):
 class WsConnection:
     """One accepted WebSocket: this thread reads; a sender thread streams; one write lock."""
 
-    def __init__(self, sock: socket.socket, streams: Streams, leftover: bytes) -> None:
-        self.sock = sock
+    def __init__(self, link: Link, streams: Streams, leftover: bytes, pace: str | None) -> None:
+        self.link = link
         self.streams = streams
+        self.pace = pace
         self.buf = bytearray(leftover)
         self.lock = threading.Lock()
         self.closed = False
@@ -134,25 +158,39 @@ class WsConnection:
             if self.closed:
                 return
             try:
-                self.sock.sendall(data)
+                self.link.sendall(data)
             except OSError:
                 self.closed = True
 
     def send_text(self, text: str) -> None:
         self.write(server_frame(text))
 
-    def stream(self, chunks: list[bytes]) -> None:
+    def stream(self, chunks: list[tuple[bytes, int]], rate: float) -> None:
+        """Write the chunks as fast as the socket takes them, or ``rate`` messages a second."""
         self.streaming = True
+        start = time.perf_counter()
+        sent = 0
         try:
-            for chunk in chunks:
+            for chunk, n in chunks:
                 if self.closed:
                     return
+                if rate:
+                    # Due times from the start, not from the last write: a chunk a little
+                    # late is followed by the next one at once, so the average rate holds.
+                    # A sender held up for longer (a busy machine) drops the debt rather
+                    # than sending it as one burst that the pace does not ask for.
+                    delay = start + sent / rate - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)  # pacing the sender IS the workload
+                    elif delay < -_MAX_LATE:
+                        start -= delay + _MAX_LATE
                 self.write(chunk)
+                sent += n
         finally:
             self.streaming = False
 
-    def start_stream(self, chunks: list[bytes]) -> None:
-        threading.Thread(target=self.stream, args=(chunks,), daemon=True).start()
+    def start_stream(self, chunks: list[tuple[bytes, int]], rate: float = 0) -> None:
+        threading.Thread(target=self.stream, args=(chunks, rate), daemon=True).start()
 
     def heartbeats(self) -> None:
         frame = server_frame('{"channel":"heartbeat"}')
@@ -163,7 +201,7 @@ class WsConnection:
 
     # -- reading
     def _recv(self) -> None:
-        data = self.sock.recv(65536)
+        data = self.link.recv()
         if not data:
             raise _Closed
         self.buf += data
@@ -288,9 +326,13 @@ class WsConnection:
             if depth not in streams.book_snapshot:
                 return
             self.write(streams.book_snapshot[depth])
-            if streams.fanout:
+            if streams.fanout or self.streaming or self.pace == "none":
                 return
-            if not self.streaming:
+            if self.pace == "slices":
+                self.start_stream(streams.book_slices[depth], streams.rate)
+            elif self.pace == "bursts":
+                self.start_stream(streams.book_chunks[depth], streams.rate)
+            else:
                 self.start_stream(streams.book_chunks[depth])
         if streams.fanout and channel == "ticker" and GO_SYMBOL in syms and not self.streaming:
             self.start_stream(streams.fanout_chunks)
@@ -299,12 +341,12 @@ class WsConnection:
 # ------------------------------------------------------------------------------ HTTP
 
 
-def _http_reply(sock: socket.socket, status: str, body: bytes) -> None:
+def _http_reply(link: Link, status: str, body: bytes) -> None:
     head = (
         f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
     )
-    sock.sendall(head.encode() + body)
+    link.sendall(head.encode() + body)
 
 
 def _pair_info() -> dict[str, Any]:
@@ -316,9 +358,12 @@ def handle(sock: socket.socket, streams: Streams) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = b""
     try:
+        link = Link(sock)
+        if streams.tls is not None and starts_tls(sock):
+            link = TlsLink(sock, streams.tls)
         while True:
             while b"\r\n\r\n" not in buf:
-                data = sock.recv(65536)
+                data = link.recv()
                 if not data:
                     return
                 buf += data
@@ -333,17 +378,19 @@ def handle(sock: socket.socket, streams: Streams) -> None:
                 accept = base64.b64encode(
                     hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest()
                 ).decode()
-                sock.sendall(
+                link.sendall(
                     (
                         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                         f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
                     ).encode()
                 )
-                WsConnection(sock, streams, buf).run()
+                target = request_line[1] if len(request_line) > 1 else "/"
+                pace = parse_qs(urlsplit(target).query).get("pace", [None])[0]
+                WsConnection(link, streams, buf, pace).run()
                 return
             length = int(headers.get("content-length", "0"))
             while len(buf) < length:
-                data = sock.recv(65536)
+                data = link.recv()
                 if not data:
                     return
                 buf += data
@@ -357,11 +404,17 @@ def handle(sock: socket.socket, streams: Streams) -> None:
                 body = {"error": [], "result": {"unixtime": int(time.time())}}
             else:
                 body = {"error": [], "result": {}}
-            _http_reply(sock, "200 OK", json.dumps(body).encode())
-    except OSError:
+            _http_reply(link, "200 OK", json.dumps(body).encode())
+    except OSError:  # ssl.SSLError is one
         return
     finally:
         sock.close()
+
+
+def _exit_with_parent() -> None:
+    """End this process when stdin closes: the benchmark that started it is gone."""
+    sys.stdin.buffer.read()
+    os._exit(0)
 
 
 def serve(config: dict[str, Any], port: int = 0) -> None:
@@ -374,11 +427,15 @@ def serve(config: dict[str, Any], port: int = 0) -> None:
     info = {
         "port": listener.getsockname()[1],
         "book_count": streams.book_count,
-        "book_bytes": {d: sum(map(len, c)) for d, c in streams.book_chunks.items()},
+        "book_bytes": {
+            d: sum(len(chunk) for chunk, _ in c) for d, c in streams.book_chunks.items()
+        },
         "fanout_count": streams.fanout_count,
         "fanout_book_count": getattr(streams, "fanout_book_count", 0),
     }
     print("READY " + json.dumps(info), flush=True)
+    if config.get("exit_with_parent"):
+        threading.Thread(target=_exit_with_parent, daemon=True).start()
     while True:
         conn, _ = listener.accept()
         threading.Thread(target=handle, args=(conn, streams), daemon=True).start()
