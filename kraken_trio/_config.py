@@ -74,7 +74,7 @@ class Config:
         reconnect_delay_max: Cap of the backoff delay.
         max_reconnects: Consecutive failed attempts before giving up; ``None`` retries forever.
         buffer_size: Default per-subscription buffer (messages). The connection hands a
-            consumer at most a few hundred messages per scheduler pass, and a consumer takes
+            consumer at most a few dozen messages per scheduler pass, and a consumer takes
             up to 1,024 per pass, so a consumer that keeps up never fills it; only one that
             is really slower than the wire meets its ``on_overflow`` policy.
         max_message_size: Largest frame accepted from the server, in bytes.

@@ -58,7 +58,7 @@ log = logging.getLogger("kraken_trio")
 
 # Frames dispatched per scheduler pass: below the consumers' YIELD_EVERY (structural
 # pacing), and small enough that one connection's batch never delays another's reply long.
-READ_SLICE = 128
+READ_SLICE = 32
 _COALESCE = 256 * 1024  # the writer joins queued frames into writes of about this size
 # A link counts as healthy (resetting the reconnect backoff) once it stayed up this long
 # and delivered data; a link that flaps faster backs off like one that never came up.

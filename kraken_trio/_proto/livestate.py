@@ -93,9 +93,23 @@ class SpotBookState(LiveState):
             self.book = l2
 
     def apply(self, msg: Any) -> str | None:
+        data_list = msg.data
+        if msg.type == "update" and len(data_list) == 1 and not self.verify_each:
+            # The hot path (a plain stream): one symbol's update, kept but not verified.
+            if not self.synced:
+                return None  # an update of a stream that waits for its snapshot
+            data = data_list[0]
+            try:
+                self.book.apply_update(data.bids, data.asks)
+            except ProtocolError as exc:
+                self.synced = False
+                return f"bad book data: {exc.reason}"
+            self.last_checksum = data.checksum
+            self.updates += 1
+            return None
         if msg.type != "snapshot" and not self.synced:
             return None  # an update of a stream that waits for its snapshot
-        for data in msg.data:
+        for data in data_list:
             try:
                 if msg.type == "snapshot":
                     self.book.apply_snapshot(data.bids, data.asks)

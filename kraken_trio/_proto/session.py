@@ -377,15 +377,20 @@ class Session:
             return
         was_synced = live.synced
         problem = live.apply(msg)
+        users = wire.users
+        if problem is None and was_synced:
+            # The hot path: an update applied to a book in sync.
+            wire.good_updates += 1
+            if wire.good_updates >= HEALTHY_UPDATES:
+                wire.resync_failures = 0
+            if len(users) == 1 and not users[0].wants_changes:
+                users[0].deliver(msg)
+                return
         changed: BookChange | None = None
         if problem is None and live.synced:
             kind: Literal["snapshot", "update"] = "update" if was_synced else "snapshot"
             changed = BookChange(kind, wire.symbol or "")
-            if was_synced:
-                wire.good_updates += 1
-                if wire.good_updates >= HEALTHY_UPDATES:
-                    wire.resync_failures = 0
-        for user in tuple(wire.users):
+        for user in tuple(users):
             if not user.wants_changes:
                 user.deliver(msg)
             elif changed is not None:
