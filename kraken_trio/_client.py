@@ -100,6 +100,7 @@ class KrakenClient(TradingClient):
         self._token_source: TokenSource | None = None
         self._pairs: dict[str, s.InstrumentPair] | None = None
         self._closed = False
+        self.awaiting_replies = 0  # requests in flight on any connection (see _connection)
         self.rate_governor = RateGovernor(config.rate_tier)
 
     def __repr__(self) -> str:

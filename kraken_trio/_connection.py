@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,8 +58,10 @@ __all__ = ["READ_SLICE", "Connection", "Hub"]
 log = logging.getLogger("kraken_trio")
 
 # Frames dispatched per scheduler pass: below the consumers' YIELD_EVERY (structural
-# pacing), and small enough that one connection's batch never delays another's reply long.
+# pacing). And, while a request waits for its reply on any connection, seconds of dispatch
+# per pass: one connection's batch never holds an order's reply back longer than this.
 READ_SLICE = 32
+READ_BUDGET = 0.0001
 _COALESCE = 256 * 1024  # the writer joins queued frames into writes of about this size
 # A link counts as healthy (resetting the reconnect backoff) once it stayed up this long
 # and delivered data; a link that flaps faster backs off like one that never came up.
@@ -70,6 +73,7 @@ class Hub(Protocol):
 
     config: Config
     credentials: Credentials | None
+    awaiting_replies: int  # requests in flight on any connection: readers then yield sooner
 
     def emit(self, event: LifecycleEvent) -> None: ...
 
@@ -433,19 +437,34 @@ class Connection:
     async def _reader(self, ws: WebSocket) -> None:
         receive = self.session.dialect.receive
         stats = self.stats
+        hub = self._hub
+        clock = time.perf_counter
         while True:
             frames = await ws.receive_batch()
-            stats.messages += len(frames)
+            count = len(frames)
+            stats.messages += count
             now = trio.current_time()
+            started = clock()
+            since_yield = 0
             for n, frame in enumerate(frames, 1):
                 if type(frame) is str:
                     receive(frame, now)
                 else:
                     self._odd_frame(frame)
-                if not n % READ_SLICE and n < len(frames):
-                    # Let consumers drain and other connections read before the next slice.
+                since_yield += 1
+                if n < count and (
+                    since_yield >= READ_SLICE
+                    or (
+                        not since_yield & 3
+                        and hub.awaiting_replies
+                        and clock() - started > READ_BUDGET
+                    )
+                ):
+                    # Let consumers drain and other connections read before going on.
                     await trio.lowlevel.cancel_shielded_checkpoint()
                     now = trio.current_time()
+                    started = clock()
+                    since_yield = 0
             stats.bytes_received = ws.bytes_received
             if self.session.next_deadline() is not None:
                 self._timer_wake.set()
@@ -633,6 +652,8 @@ class Connection:
         self._timer_wake.set()
         call, barrier = sent
         session = self.session
+        hub = self._hub
+        hub.awaiting_replies += 1
         try:
             if barrier is not None:
                 await _wait(barrier.done)  # every reply to the request precedes the pong
@@ -644,6 +665,7 @@ class Connection:
                     call.finish()
             await _wait(call.enough)
         finally:
+            hub.awaiting_replies -= 1
             if not call.done.is_set():
                 session.correlator.discard(call)
             if barrier is not None and not barrier.done.is_set():

@@ -21,13 +21,13 @@ from ._errors import (
 )
 from ._events import LifecycleEvent
 from ._orders import OrderTracker, track_orders
-from ._rate_policy import admit, learn, params_of, refused
 from ._proto import spot as s
 from ._proto.auth import Credentials
 from ._proto.channels import (
     TRADING_KEYS,
 )
 from ._proto.ratelimit import RateGovernor
+from ._rate_policy import admit, learn, params_of, refused
 from ._trading import (
     build_add_order,
     build_amend_order,

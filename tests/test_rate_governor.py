@@ -17,8 +17,8 @@ import trio
 from support import client_for
 
 from kraken_trio import KrakenAPIError, KrakenClient, RateLimitError, RateTier, WsKey
-from kraken_trio._rate_policy import admit
 from kraken_trio._proto.ratelimit import RateGovernor
+from kraken_trio._rate_policy import admit
 from kraken_trio.testing import FakeKraken, open_fake_kraken
 from kraken_trio.testing._engine import Engine
 
