@@ -20,13 +20,13 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-import msgspec
 import trio
 
+from ._calls import CallerSide, wait_on
 from ._config import Config, WsKey
 from ._errors import (
     AuthenticationError,
@@ -34,20 +34,15 @@ from ._errors import (
     ConnectionLostError,
     KrakenError,
     ReconnectExhaustedError,
-    RequestTimeoutError,
 )
 from ._events import ConnectionStatistics, LifecycleEvent
-from ._proto import spot as s
 from ._proto.auth import Credentials, redact, sign_futures_challenge
 from ._proto.codec import encode_futures
-from ._proto.correlator import Pending, Waker
 from ._proto.futures import FuturesChallengeRequest
 from ._proto.futures_session import FuturesDialect
-from ._proto.hints import refusal_hint
 from ._proto.livestate import live_state_for
 from ._proto.session import Session
 from ._proto.spot_session import SpotDialect, encode_spot_request
-from ._subscription import Inbox
 from ._transport import Oversized, TransportClosed, WebSocket, connect_websocket
 
 if TYPE_CHECKING:
@@ -86,7 +81,7 @@ class _LinkFailed(Exception):
     """A link ended for a reason of the client's own (no pong, peer not reading...)."""
 
 
-class Connection:
+class Connection(CallerSide):
     """The supervised connection of one WsKey. Created and owned by the client."""
 
     def __init__(self, key: WsKey, url: str, hub: Hub) -> None:
@@ -501,7 +496,7 @@ class Connection:
                 if entry is None:
                     return
                 self._timer_wake.set()
-                await _wait(entry.done)  # the session's deadline ends it
+                await wait_on(entry.done)  # the session's deadline ends it
                 if entry.error is not None:
                     raise _LinkFailed(f"no pong within {self._cfg.pong_timeout}s")
 
@@ -547,131 +542,6 @@ class Connection:
         dialect.challenge = (message, sign_futures_challenge(creds.secret, message))
         log.debug("[%s] challenge signed (%s)", self.key, redact(message))
 
-    # ================================================================ subscriptions
-
-    async def attach(
-        self, inbox: Inbox, channel: str, symbols: Sequence[str | None], params: dict[str, Any]
-    ) -> list[Any]:
-        """Register ``inbox`` on its wire subscriptions (subscribing where new), await acks.
-
-        The ack deadline runs from when the subscribe is sent (the session's); waiting for
-        the link is bounded separately by the connect and auth deadlines.
-        """
-        self.ensure_started()
-        if self._fatal is not None:
-            raise self._fatal
-        wires = self.session.attach(inbox, channel, symbols, params, trio.current_time())
-        self._timer_wake.set()
-        try:
-            bound = trio.current_time() + self.link_bound() + self._cfg.request_timeout
-            with trio.move_on_at(bound):
-                for wire in wires:
-                    await _wait(wire.acked)
-            errors = [w.error for w in wires if w.error is not None]
-            if errors:
-                raise errors[0]
-            if self._fatal is not None:
-                raise self._fatal
-            if any(w.state != "active" for w in wires):
-                error = RequestTimeoutError(
-                    "subscribe", None, sent=any(w.state == "pending" for w in wires)
-                )
-                if not self.session.up and self.last_failure is not None:
-                    raise error from self.last_failure  # the link never came up: say why
-                raise error
-        except BaseException:
-            self.session.detach(inbox, wires, trio.current_time())
-            raise
-        return wires
-
-    def detach_nowait(self, inbox: Inbox, handles: list[Any]) -> None:
-        """Unregister ``inbox``; unsubscribe on the wire where it was the last user."""
-        if not self._closing:
-            self.session.detach(inbox, handles, trio.current_time())
-            self._timer_wake.set()
-
-    # ================================================================ requests
-
-    async def request(
-        self,
-        method: str,
-        params: s._Out,
-        *,
-        expected: int = 1,
-        open_ended: bool = False,
-        cl_ord_id: str | None = None,
-        order_userref: int | None = None,
-        wait_for_link: bool = True,
-    ) -> list[Any]:
-        """Send a trading request and wait for its reply (or ``expected`` replies).
-
-        With ``open_ended`` the number of replies is not known in advance (cancel_order by
-        ``order_userref`` gets one reply per matching order): a ping sent right behind the
-        request marks the end, since the server answers a connection's requests in order.
-
-        Bounded by the configured request deadline (the session's); the caller may narrow
-        it with a cancel scope. Cancellation before the frame is sent means nothing was
-        sent; after it, the order may be live.
-
-        Raises:
-            KrakenAPIError: Kraken answered ``success: false`` (its text, method, req_id).
-            RequestTimeoutError: no reply within the deadline.
-            ConnectionLostError: the link dropped while the request was in flight, or is down
-                and ``wait_for_link`` is False.
-            AuthenticationError: the connection could not authenticate.
-        """
-        deadline = trio.current_time() + self._cfg.request_timeout
-        sent: tuple[Pending, Pending | None] | None = None
-        while sent is None:
-            if not self._ready.is_set() or self._fatal is not None or self._closing:
-                if not wait_for_link and self._fatal is None and not self._closing:
-                    raise ConnectionLostError(
-                        f"{self.key} is not connected; {method} was not sent",
-                        method=method,
-                        cl_ord_id=cl_ord_id,
-                        order_userref=order_userref,
-                    )
-                with trio.move_on_at(deadline) as waiting:
-                    await self.wait_ready()
-                if waiting.cancelled_caught:
-                    raise RequestTimeoutError(
-                        method, None, cl_ord_id, sent=False
-                    ) from self.last_failure
-            sent = self.session.requests.request(
-                method,
-                params,
-                encode_spot_request,
-                trio.current_time(),
-                expected=expected,
-                open_ended=open_ended,
-                cl_ord_id=cl_ord_id,
-                order_userref=order_userref,
-            )
-            if sent is None:
-                await trio.lowlevel.checkpoint()
-        self._timer_wake.set()
-        call, barrier = sent
-        session = self.session
-        hub = self._hub
-        hub.awaiting_replies += 1
-        try:
-            if barrier is not None:
-                await _wait(barrier.done)  # every reply to the request precedes the pong
-                if barrier.error is not None and not call.done.is_set():
-                    session.correlator.discard(call)
-                    call.finish(barrier.error)
-                elif not call.done.is_set():
-                    session.correlator.discard(call)
-                    call.finish()
-            await _wait(call.enough)
-        finally:
-            hub.awaiting_replies -= 1
-            if not call.done.is_set():
-                session.correlator.discard(call)
-            if barrier is not None and not barrier.done.is_set():
-                session.correlator.discard(barrier)
-        return _replies_or_raise(call, self.key)
-
     # ================================================================ statistics
 
     def statistics(self) -> ConnectionStatistics:
@@ -682,31 +552,6 @@ class Connection:
     def live_wires(self) -> list[tuple[str, str | None]]:
         """(channel, symbol) of every wire subscription, for tests and diagnostics."""
         return [(w.channel, w.symbol) for w in self.session.wires.values()]
-
-
-async def _wait(waker: Waker) -> None:
-    assert isinstance(waker, trio.Event)  # the session's wakers are this connection's events
-    await waker.wait()
-
-
-def _replies_or_raise(call: Pending, key: WsKey) -> list[Any]:
-    from ._errors import KrakenAPIError
-    from ._proto.channels import is_auth_error
-
-    if call.error is not None:
-        raise call.error
-    replies = call.replies
-    if len(replies) == 1 and replies[0].success:
-        return replies
-    failed = [r for r in replies if not r.success]
-    if failed:
-        text = "; ".join(dict.fromkeys(r.error or "unknown error" for r in failed))
-        params = call.payload[0] if call.payload is not None else None
-        fields = msgspec.structs.asdict(params) if isinstance(params, msgspec.Struct) else {}
-        hint = refusal_hint(text, call.method, fields, str(key))
-        cls = AuthenticationError if is_auth_error(text) else KrakenAPIError
-        raise cls(text, call.method, call.req_id, hint)
-    return replies
 
 
 def _describe(exc: BaseException) -> str:

@@ -397,3 +397,34 @@ def test_bad_books_arriving_while_a_resync_waits_neither_count_nor_overflow() ->
     subscribes = sum(1 for f in host.sent if f["method"] == "subscribe")
     assert subscribes < 30  # about one a minute once the backoff is at its cap
     assert wire.resync_failures <= subscribes  # one per resync sent (and one scheduled)
+
+
+def test_the_pacer_makes_progress_at_every_deadline_it_gives() -> None:
+    # Found in the full suite: at the very time the pacer named for the next request, float
+    # rounding could leave its bucket a hair short, so the timer woke, sent nothing, and got
+    # the same deadline back: a busy loop that, under a mock clock, never let time advance.
+    from kraken_trio._proto.pacing import Pacer
+
+    for capacity, rate in ((10.0, 10.0), (180.0, 180.0), (45.0, 45.0), (3.0, 2.34)):
+        s, _ = session()
+        pacer = Pacer(capacity, rate, lambda group: 1.7 * len(group))
+        pacer.reset(0.0)
+        wires = s.attach(User(), "ticker", [f"S{i}/USD" for i in range(300)], {}, 0.0)
+        for wire in wires:
+            pacer.add("subscribe", [wire])
+        sent: list[int] = []
+
+        def send(method: str, group: list[Any], out: list[int] = sent) -> None:
+            out.append(1)
+
+        now = 0.0
+        for _ in range(1000):
+            deadline = pacer.next_time()
+            if deadline is None:
+                break
+            assert deadline >= now
+            now = deadline
+            before = len(sent)
+            pacer.pump(now, lambda method, wire: True, send)
+            assert len(sent) > before  # every deadline it gives lets something go
+        assert len(sent) == 300

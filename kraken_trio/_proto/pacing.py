@@ -17,6 +17,8 @@ from .wires import Wire, params_key
 
 __all__ = ["Pacer"]
 
+_EPSILON = 1e-9
+
 
 class Pacer:
     """Queued subscription requests, released as the bucket allows."""
@@ -69,8 +71,10 @@ class Pacer:
             if not group:
                 self._queue.popleft()
                 continue
-            cost = self._cost(group)
-            if cost > self._tokens:
+            # A request costing more than the whole bucket goes when the bucket is full; the
+            # epsilon keeps float rounding from holding back a request whose time has come.
+            cost = min(self._cost(group), self.capacity)
+            if cost > self._tokens + _EPSILON:
                 return
             self._queue.popleft()
             self._tokens -= cost
@@ -80,5 +84,5 @@ class Pacer:
         """When the head of the queue can go (None: nothing queued)."""
         if not self._queue:
             return None
-        cost = self._cost(self._queue[0][1])
-        return self._refilled + max(0.0, cost - self._tokens) / self.rate
+        cost = min(self._cost(self._queue[0][1]), self.capacity)
+        return self._refilled + max(0.0, cost - self._tokens) / self.rate + _EPSILON

@@ -79,6 +79,7 @@ class Session:
         self.links = 0
         self._live_state = live_state
         self.last_server_error: str | None = None
+        self._delayed_resyncs: set[Wire] = set()  # wires whose resync waits (resync_at)
         self.dialect = dialect_factory(self)
         self.requests = Requests(self)
         self.pacer = Pacer(*self.dialect.bucket(), self.dialect.request_cost)
@@ -117,6 +118,7 @@ class Session:
         if requests:
             log.warning("[%s] connection lost with %d request(s) in flight", self.key, requests)
         self.requests.fail_held(lambda e: self.requests.lost_error(e))
+        self._delayed_resyncs.clear()
         for key, wire in list(self.wires.items()):
             wire.request = None
             wire.resync_at = None
@@ -160,7 +162,9 @@ class Session:
     def next_deadline(self) -> float | None:
         """When :meth:`tick` has something to do next (None: nothing is waiting)."""
         times = [t for t in (self.correlator.next_deadline(),) if t is not None]
-        times.extend(w.resync_at for w in self.wires.values() if w.resync_at is not None)
+        delayed = self._delayed_resyncs
+        if delayed:
+            times.extend(w.resync_at for w in delayed if w.resync_at is not None)
         paced = self.pacer.next_time() if self.up else None
         if paced is not None:
             times.append(paced)
@@ -170,10 +174,13 @@ class Session:
         """Expire what is due at ``now``; send paced requests and delayed resyncs."""
         for entry in self.correlator.expired(now):
             self._expire(entry, now)
-        if self.up:
-            for wire in list(self.wires.values()):
-                if wire.resync_at is not None and wire.resync_at <= now:
+        if self.up and self._delayed_resyncs:
+            for wire in list(self._delayed_resyncs):
+                if wire.resync_at is None or self.wires.get(wire.key) is not wire:
+                    self._delayed_resyncs.discard(wire)
+                elif wire.resync_at <= now:
                     wire.resync_at = None
+                    self._delayed_resyncs.discard(wire)
                     self._resubscribe(wire)
         self._pump(now)
 
@@ -355,6 +362,7 @@ class Session:
                 self._resubscribe(wire)
             return
         wire.resync_at = now + min(RESYNC_DELAY_MAX, RESYNC_DELAY * 2 ** min(n - 2, 16))
+        self._delayed_resyncs.add(wire)
 
     def _resubscribe(self, wire: Wire) -> None:
         if wire.state == "active":
