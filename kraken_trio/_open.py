@@ -33,23 +33,7 @@ async def _open_kraken(
     config: Config | None = None,
     **timeouts: Any,
 ) -> AsyncIterator[KrakenClient]:
-    """Open a Kraken client that owns one supervised task per connection.
-
-    Connections open lazily on first use (or with :meth:`KrakenClient.connect`). Leaving the
-    block closes every connection (close frames sent), ends every iterator and leaves no
-    task behind.
-
-    Args:
-        api_key: Kraken API key, for private channels and trading.
-        api_secret: Kraken API secret (base64). Never logged or shown in a repr.
-        endpoints: Override WebSocket URLs per WsKey (tests point these at the fake).
-        rest_url: Override the REST base URL used for WebSocket tokens.
-        config: A whole :class:`Config`; keyword overrides apply on top of it.
-        **timeouts: Any :class:`Config` field, e.g. ``ping_interval=5``.
-
-    Raises:
-        InvalidRequestError: unknown option, bad value or incomplete credentials.
-    """
+    """The client's lifetime inside a nursery (see :func:`open_kraken`, which wraps it)."""
     if config is not None and not isinstance(config, Config):
         raise InvalidRequestError(
             f"config must be a kraken_trio.Config, got {type(config).__name__}"
