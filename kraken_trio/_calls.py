@@ -8,8 +8,8 @@ session keeps; the waiting itself is the only I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import trio
@@ -29,10 +29,26 @@ from ._proto.spot_session import encode_spot_request
 from ._subscription import Inbox
 
 if TYPE_CHECKING:
-    from ._connection import Hub
+    from ._events import LifecycleEvent
+    from ._proto.auth import Credentials
     from ._proto.session import Session
+    from ._rest import TokenSource
 
-__all__ = ["CallerSide", "wait_on"]
+__all__ = ["CallerSide", "Hub", "wait_on"]
+
+
+class Hub(Protocol):
+    """What a connection needs from its client."""
+
+    config: Config
+    credentials: Credentials | None
+    awaiting_replies: int  # requests in flight on any connection: readers then yield sooner
+
+    def emit(self, event: LifecycleEvent) -> None: ...
+
+    def token_source(self) -> TokenSource: ...
+
+    def start_soon(self, fn: Callable[[], Any], name: str) -> None: ...
 
 
 class CallerSide:

@@ -20,6 +20,7 @@ from ._errors import (
 )
 from ._events import ConnectionStatistics, Gap, LifecycleEvent
 from ._localbook import LocalBook, OrderBooks
+from ._orders import OrderTracker, track_orders
 from ._proto import futures as f
 from ._proto import spot as s
 from ._proto.auth import Credentials
@@ -551,6 +552,33 @@ class KrakenClient(TradingClient):
         finally:
             with trio.CancelScope(shield=True):
                 await books.aclose()
+
+    def orders(
+        self, *, buffer_size: int | None = None
+    ) -> AbstractAsyncContextManager[OrderTracker]:
+        """Track the account's own orders, reconciled across reconnects.
+
+        ``async with k.orders() as orders`` subscribes ``executions`` (``snap_orders`` and
+        ``snap_trades``; shared with every other subscriber asking the same) and yields an
+        :class:`OrderTracker` once the snapshot is in: ``orders.open``,
+        ``orders.get(order_id)``, ``await orders.closed(order_id)``, and ``async for update
+        in orders`` for each :class:`OrderUpdate`. See the order tracking guide.
+
+        Args:
+            buffer_size: Updates buffered for the iterator (default from the config).
+
+        Raises:
+            InvalidRequestError: no credentials, or another ``executions`` subscription
+                with different options is live on the connection.
+            RequestTimeoutError: no snapshot within the request deadline.
+        """
+        if buffer_size is not None and (
+            isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1
+        ):
+            raise InvalidRequestError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
+        if self.credentials is None:
+            raise InvalidRequestError("orders() needs api_key and api_secret")
+        return track_orders(self, buffer_size=buffer_size)
 
     def events(self, buffer_size: int = 256) -> EventStream:
         """A stream of every connection's lifecycle events, for one listener.

@@ -22,12 +22,12 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._calls import CallerSide, wait_on
-from ._config import Config, WsKey
+from ._calls import CallerSide, Hub, wait_on
+from ._config import WsKey
 from ._errors import (
     AuthenticationError,
     ClosedError,
@@ -36,7 +36,7 @@ from ._errors import (
     ReconnectExhaustedError,
 )
 from ._events import ConnectionStatistics, LifecycleEvent
-from ._proto.auth import Credentials, redact, sign_futures_challenge
+from ._proto.auth import redact, sign_futures_challenge
 from ._proto.codec import encode_futures
 from ._proto.futures import FuturesChallengeRequest
 from ._proto.futures_session import FuturesDialect
@@ -46,7 +46,7 @@ from ._proto.spot_session import SpotDialect, encode_spot_request
 from ._transport import Oversized, TransportClosed, WebSocket, connect_websocket
 
 if TYPE_CHECKING:
-    from ._rest import TokenSource
+    pass
 
 __all__ = ["READ_SLICE", "Connection", "Hub"]
 
@@ -61,20 +61,6 @@ _COALESCE = 256 * 1024  # the writer joins queued frames into writes of about th
 # A link counts as healthy (resetting the reconnect backoff) once it stayed up this long
 # and delivered data; a link that flaps faster backs off like one that never came up.
 HEALTHY_AFTER = 10.0
-
-
-class Hub(Protocol):
-    """What a connection needs from its client."""
-
-    config: Config
-    credentials: Credentials | None
-    awaiting_replies: int  # requests in flight on any connection: readers then yield sooner
-
-    def emit(self, event: LifecycleEvent) -> None: ...
-
-    def token_source(self) -> TokenSource: ...
-
-    def start_soon(self, fn: Callable[[], Any], name: str) -> None: ...
 
 
 class _LinkFailed(Exception):

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import msgspec
 import trio
@@ -35,7 +35,20 @@ from ._proto import spot as s
 from ._rest import OrderInfo, query_orders
 
 if TYPE_CHECKING:
-    from ._client import KrakenClient
+    from ._config import Config
+    from ._rest import TokenSource
+    from ._subscription import Subscription
+
+
+class TrackerClient(Protocol):
+    """What a tracker needs from its client (:class:`~kraken_trio.KrakenClient` has it)."""
+
+    config: Config
+
+    def token_source(self) -> TokenSource: ...
+
+    def subscribe(self, channel: str, **params: Any) -> Subscription[Any]: ...
+
 
 __all__ = ["Fill", "OrderState", "OrderTracker", "OrderUpdate", "track_orders"]
 
@@ -215,7 +228,7 @@ class OrderTracker:
             state itself is always complete).
     """
 
-    def __init__(self, client: KrakenClient, buffer_size: int) -> None:
+    def __init__(self, client: TrackerClient, buffer_size: int) -> None:
         self._client = client
         self._orders: dict[str, OrderState] = {}
         self._closed_ids: OrderedDict[str, None] = OrderedDict()
@@ -416,7 +429,7 @@ class OrderTracker:
 
 @asynccontextmanager
 async def track_orders(
-    client: KrakenClient, *, buffer_size: int | None = None
+    client: TrackerClient, *, buffer_size: int | None = None
 ) -> AsyncIterator[OrderTracker]:
     """The implementation of :meth:`KrakenClient.orders`."""
     tracker = OrderTracker(client, buffer_size or client.config.buffer_size)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import trio
 
@@ -20,7 +20,6 @@ from ._errors import (
     KrakenError,
 )
 from ._events import LifecycleEvent
-from ._orders import OrderTracker, track_orders
 from ._proto import spot as s
 from ._proto.auth import Credentials
 from ._proto.channels import (
@@ -38,9 +37,6 @@ from ._trading import (
     check_cancel_after,
     check_pair_limits,
 )
-
-if TYPE_CHECKING:
-    from ._client import KrakenClient
 
 __all__ = ["DeadMansSwitch", "TradingClient"]
 
@@ -133,33 +129,6 @@ class TradingClient:
             raise
         learn(governor, method, fields, replies, trio.current_time())
         return replies
-
-    def orders(
-        self, *, buffer_size: int | None = None
-    ) -> AbstractAsyncContextManager[OrderTracker]:
-        """Track the account's own orders, reconciled across reconnects.
-
-        ``async with k.orders() as orders`` subscribes ``executions`` (``snap_orders`` and
-        ``snap_trades``; shared with every other subscriber asking the same) and yields an
-        :class:`OrderTracker` once the snapshot is in: ``orders.open``,
-        ``orders.get(order_id)``, ``await orders.closed(order_id)``, and ``async for update
-        in orders`` for each :class:`OrderUpdate`. See the order tracking guide.
-
-        Args:
-            buffer_size: Updates buffered for the iterator (default from the config).
-
-        Raises:
-            InvalidRequestError: no credentials, or another ``executions`` subscription
-                with different options is live on the connection.
-            RequestTimeoutError: no snapshot within the request deadline.
-        """
-        if buffer_size is not None and (
-            isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1
-        ):
-            raise InvalidRequestError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
-        if self.credentials is None:
-            raise InvalidRequestError("orders() needs api_key and api_secret")
-        return track_orders(cast("KrakenClient", self), buffer_size=buffer_size)
 
     def rate_counter(self, symbol: str) -> float:
         """The modelled trading rate counter of ``symbol`` now (for dashboards).

@@ -7,14 +7,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import ConnectionLostError
 from .channels import is_token_error
 from .correlator import Pending
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .._config import Config, WsKey
+    from .correlator import Correlator
+    from .wires import Host
+
+
+class SessionView(Protocol):
+    """What the request side needs of its session (:class:`Session` has it)."""
+
+    key: WsKey
+    config: Config
+    host: Host
+    correlator: Correlator
+    token: str | None
+    up: bool
+    closed: bool
+
+    def unrouted(self, what: str, msg: Any) -> None: ...
+
 
 __all__ = ["Requests"]
 
@@ -24,7 +41,7 @@ log = logging.getLogger("kraken_trio")
 class Requests:
     """The request side of one :class:`~kraken_trio._proto.session.Session`."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: SessionView) -> None:
         self.session = session
         self.held: list[Pending] = []  # refused for their token: resent once with a fresh one
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import trio
 
@@ -17,8 +17,12 @@ from ._market import (
 )
 from ._rest import TokenStore
 
-if TYPE_CHECKING:
-    from ._spot_servers import PrivateServer
+
+class PrivateDelivery(Protocol):
+    """A private server as the hub sees it: it delivers engine events to subscribers."""
+
+    def deliver(self, account: str, channel: str, data: list[dict[str, Any]]) -> None: ...
+
 
 __all__ = ["EngineLike", "Exchange"]
 
@@ -90,13 +94,13 @@ class Exchange:
         self.tokens = tokens
         self.show_engine_orders = show_engine_orders
         self.limits = Limits()  # request and subscription limits (see _limits.py)
-        self._private_servers: list[PrivateServer] = []
+        self._private_servers: list[PrivateDelivery] = []
         self.deadman_changed = trio.Event()
 
     def __repr__(self) -> str:
         return f"Exchange(symbols={self.market.symbols})"
 
-    def register_private(self, server: PrivateServer) -> None:
+    def register_private(self, server: PrivateDelivery) -> None:
         """Send engine events to ``server``'s subscribers too."""
         self._private_servers.append(server)
 
